@@ -37,9 +37,9 @@ export class ReasoningParser {
     this.#dropLeadingNewlines = this.#phase === "reasoning";
   }
 
-  /** True until the think block closes (or from the start, when the output opens with reasoning). */
-  get inReasoning(): boolean {
-    return this.#phase !== "content";
+  /** "start" until the output shows whether it opens with `<think>`. */
+  get phase(): "start" | "reasoning" | "content" {
+    return this.#phase;
   }
 
   push(text: string): ReasoningEvent[] {

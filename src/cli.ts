@@ -1,0 +1,73 @@
+/** `npm start -- [flags]`: parses flags into config overrides and starts the server. */
+import { parseArgs } from "node:util";
+import { main } from "./main.js";
+import { ConfigError } from "./config/load.js";
+
+const FLAGS = {
+  model: { type: "string", short: "m" },
+  port: { type: "string" },
+  host: { type: "string" },
+  alias: { type: "string" },
+  config: { type: "string", short: "c" },
+  "ctx-size": { type: "string" },
+  parallel: { type: "string" },
+  threads: { type: "string" },
+  "log-level": { type: "string" },
+  set: { type: "string", multiple: true },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const FLAG_TO_KEY: Record<string, string> = {
+  model: "model.source",
+  port: "server.port",
+  host: "server.host",
+  alias: "model.alias",
+  "ctx-size": "model.contextSize",
+  parallel: "model.sequences",
+  threads: "model.threads",
+  "log-level": "log.level",
+};
+
+const HELP = `edgellm: OpenAI-compatible server for GGUF models
+
+  npm start -- [--model <file.gguf|hf:owner/repo:quant|synthetic:preset[:quant]>] [--port 8080] [--host 127.0.0.1]
+
+  --model, -m     model source (default: the offline demo model, random weights)
+  --alias         model id to serve (default: file name without .gguf)
+  --port, --host  where to listen
+  --ctx-size      tokens per sequence            --parallel  concurrent sequences
+  --threads       decode threads (0 = all cores) --log-level fatal|error|warn|info|debug|trace
+  --config, -c    extra YAML config file
+  --set key=value any config key, e.g. --set generation.defaultMaxTokens=512
+`;
+
+function parse(argv: string[]) {
+  const { values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false });
+  const set: Record<string, string> = {};
+  for (const [flag, key] of Object.entries(FLAG_TO_KEY)) {
+    const v = values[flag as keyof typeof values];
+    if (typeof v === "string") set[key] = v;
+  }
+  for (const kv of values.set ?? []) {
+    const eq = kv.indexOf("=");
+    if (eq <= 0) throw new ConfigError(`--set expects key=value, got '${kv}'`);
+    set[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  return { help: values.help === true, file: values.config, set };
+}
+
+let parsed: ReturnType<typeof parse>;
+try {
+  parsed = parse(process.argv.slice(2));
+} catch (err) {
+  process.stderr.write(`edgellm: ${(err as Error).message}\n\n${HELP}`);
+  process.exit(2);
+}
+if (parsed.help) {
+  process.stdout.write(HELP);
+} else {
+  main({ file: parsed.file, set: parsed.set }).catch((err) => {
+    process.stderr.write(`edgellm: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,129 @@
+/**
+ * Builds the one validated Config: defaults < --config file < EDGELLM_* env < CLI flags.
+ * Every failure names the offending key and where it came from.
+ */
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { Kind, type TSchema } from "@sinclair/typebox";
+import { Value } from "@sinclair/typebox/value";
+import { parse as parseYaml } from "yaml";
+import { ConfigSchema, type Config } from "./schema.js";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../config/default.yaml", import.meta.url));
+
+type Json = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function deepMerge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const prev = out[k];
+    out[k] = isObject(prev) && isObject(v) ? deepMerge(prev, v) : v;
+  }
+  return out;
+}
+
+function readYaml(path: string): Json {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+  }
+  if (doc == null) return {};
+  if (!isObject(doc)) throw new ConfigError(`config file ${path} must hold a mapping at the top level`);
+  return doc;
+}
+
+/** Leaf keys of the schema as dotted paths, e.g. "model.contextSize", with their schemas. */
+function leaves(schema: TSchema, prefix = ""): Array<[string, TSchema]> {
+  if (schema[Kind] === "Object") {
+    return Object.entries(schema.properties as Record<string, TSchema>).flatMap(([k, s]) =>
+      leaves(s, prefix ? `${prefix}.${k}` : k),
+    );
+  }
+  return [[prefix, schema]];
+}
+
+const LEAVES = new Map(leaves(ConfigSchema));
+
+const envName = (path: string) =>
+  "EDGELLM_" + path.split(".").map((p) => p.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase()).join("_");
+
+/** Turns a string from env or `--set` into the leaf's type. */
+function coerce(path: string, raw: string, origin: string): unknown {
+  const schema = LEAVES.get(path);
+  if (!schema) throw new ConfigError(`unknown config key '${path}' (from ${origin})`);
+  const kinds = schema[Kind] === "Union" ? (schema.anyOf as TSchema[]).map((s) => s[Kind]) : [schema[Kind]];
+  if (kinds.includes("Boolean") && (raw === "true" || raw === "false")) return raw === "true";
+  if ((kinds.includes("Integer") || kinds.includes("Number")) && raw.trim() !== "" && !Number.isNaN(Number(raw))) {
+    return Number(raw);
+  }
+  return raw;
+}
+
+function setPath(obj: Json, path: string, value: unknown): void {
+  const parts = path.split(".");
+  let cur = obj;
+  for (const p of parts.slice(0, -1)) {
+    if (!isObject(cur[p])) cur[p] = {};
+    cur = cur[p] as Json;
+  }
+  cur[parts[parts.length - 1]!] = value;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): Json {
+  const byName = new Map([...LEAVES.keys()].map((p) => [envName(p), p]));
+  const out: Json = {};
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith("EDGELLM_") || raw === undefined) continue;
+    const path = byName.get(name);
+    if (!path) throw new ConfigError(`unknown environment variable ${name}; known: ${[...byName.keys()].join(", ")}`);
+    setPath(out, path, coerce(path, raw, name));
+  }
+  return out;
+}
+
+export interface ConfigOverrides {
+  /** Extra config file (--config). */
+  file?: string;
+  /** Dotted-path overrides from CLI flags, raw strings or typed values. */
+  set?: Record<string, unknown>;
+}
+
+export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  let merged = readYaml(DEFAULT_CONFIG_FILE);
+  if (overrides.file) merged = deepMerge(merged, readYaml(overrides.file));
+  merged = deepMerge(merged, fromEnv(env));
+  const flags: Json = {};
+  for (const [path, value] of Object.entries(overrides.set ?? {})) {
+    setPath(flags, path, typeof value === "string" ? coerce(path, value, `--set ${path}`) : value);
+  }
+  merged = deepMerge(merged, flags);
+  return validate(merged);
+}
+
+export function validate(candidate: unknown): Config {
+  const first = Value.Errors(ConfigSchema, candidate).First();
+  if (first) {
+    const key = first.path.replace(/^\//, "").replaceAll("/", ".") || "(root)";
+    const unknownKey = first.message.toLowerCase().includes("unexpected property");
+    throw new ConfigError(
+      unknownKey ? `unknown config key '${key}'` : `invalid config value for '${key}': ${first.message} (got ${JSON.stringify(first.value)})`,
+    );
+  }
+  return candidate as Config;
+}
+
+export { envName };

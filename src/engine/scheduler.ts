@@ -1,0 +1,161 @@
+/**
+ * Continuous-batching scheduler: pure logic over a slot interface, so it is unit-tested with
+ * fakes. Each round advances every active slot by one step, issued in ascending slot id in
+ * the same tick: node-llama-cpp packs evaluations queued in one tick into one llama_decode,
+ * and a non-ascending order makes llama.cpp split the batch.
+ */
+
+export interface StepResult {
+  token: number;
+  /** End-of-generation token (or the evaluator ended on its own). */
+  eog: boolean;
+}
+
+export interface Slot {
+  readonly id: number;
+  /** Tokens this slot's KV cache holds now (kept after a request ends, for prefix reuse). */
+  cachedTokens(): readonly number[];
+  /** Bind a task: keep the longest common prefix in the KV cache; returns how many prompt tokens are reused. */
+  prepare(task: SchedTask): Promise<number>;
+  /** First call evaluates the rest of the prompt; each later call evaluates the last token. */
+  step(): Promise<StepResult>;
+  /** End the task's evaluation; the KV cache stays for the next request. */
+  release(): Promise<void>;
+}
+
+export interface SchedTask {
+  readonly prompt: readonly number[];
+  /** Set when the client went away or the deadline passed; the scheduler frees the slot next round. */
+  cancelled: boolean;
+  onAdmitted(slotId: number, reusedTokens: number): void;
+  /** Returns true when the task is finished (stop, length, stop string). */
+  onToken(result: StepResult): boolean;
+  onError(err: unknown): void;
+  /** Called once the slot is free again, whatever the outcome. */
+  onReleased(): void;
+}
+
+export interface SchedulerSnapshot {
+  queued: number;
+  slots: Array<{ id: number; busy: boolean; cachedTokens: number }>;
+}
+
+export function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+export class Scheduler {
+  private readonly queue: SchedTask[] = [];
+  private readonly active = new Map<number, SchedTask>();
+  private readonly lastUsed = new Map<number, number>();
+  private useCounter = 0;
+  private running: Promise<void> | null = null;
+
+  constructor(private readonly slots: readonly Slot[]) {
+    this.slots = [...slots].sort((a, b) => a.id - b.id);
+  }
+
+  submit(task: SchedTask): void {
+    this.queue.push(task);
+    this.kick();
+  }
+
+  snapshot(): SchedulerSnapshot {
+    return {
+      queued: this.queue.length,
+      slots: this.slots.map((s) => ({ id: s.id, busy: this.active.has(s.id), cachedTokens: s.cachedTokens().length })),
+    };
+  }
+
+  /** Resolves when no task is queued or running. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  private kick(): void {
+    if (this.running) return;
+    this.running = this.loop().finally(() => {
+      this.running = null;
+      if (this.queue.length > 0) this.kick();
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (this.queue.length > 0 || this.active.size > 0) {
+      await this.admit();
+      if (this.active.size === 0) continue;
+      await this.round();
+    }
+  }
+
+  /** Longest cached prefix wins; ties go to the least recently used slot. */
+  private pickSlot(task: SchedTask, free: Slot[]): Slot {
+    let best = free[0]!;
+    let bestScore = -1;
+    for (const slot of free) {
+      const score = commonPrefixLength(slot.cachedTokens(), task.prompt) * 1e9 - (this.lastUsed.get(slot.id) ?? 0);
+      if (score > bestScore) {
+        best = slot;
+        bestScore = score;
+      }
+    }
+    return best;
+  }
+
+  private async admit(): Promise<void> {
+    while (this.queue.length > 0) {
+      const free = this.slots.filter((s) => !this.active.has(s.id));
+      const task = this.queue[0]!;
+      if (task.cancelled) {
+        this.queue.shift();
+        task.onReleased();
+        continue;
+      }
+      if (free.length === 0) return;
+      this.queue.shift();
+      const slot = this.pickSlot(task, free);
+      this.lastUsed.set(slot.id, ++this.useCounter);
+      try {
+        const reused = await slot.prepare(task);
+        this.active.set(slot.id, task);
+        task.onAdmitted(slot.id, reused);
+      } catch (err) {
+        task.onError(err);
+        task.onReleased();
+      }
+    }
+  }
+
+  private async round(): Promise<void> {
+    const entries = this.slots.filter((s) => this.active.has(s.id)).map((s) => [s, this.active.get(s.id)!] as const);
+    const live = entries.filter(([, t]) => !t.cancelled);
+    await Promise.all(entries.filter(([, t]) => t.cancelled).map(([s]) => this.finish(s)));
+    // Issue every step synchronously, in ascending slot order, before awaiting any of them.
+    const steps = live.map(([slot]) => slot.step());
+    const results = await Promise.allSettled(steps);
+    const finished: Slot[] = [];
+    results.forEach((r, i) => {
+      const [slot, task] = live[i]!;
+      if (r.status === "rejected") {
+        task.onError(r.reason);
+        finished.push(slot);
+      } else if (task.cancelled || task.onToken(r.value)) {
+        finished.push(slot);
+      }
+    });
+    await Promise.all(finished.map((s) => this.finish(s)));
+  }
+
+  private async finish(slot: Slot): Promise<void> {
+    const task = this.active.get(slot.id);
+    this.active.delete(slot.id);
+    try {
+      await slot.release();
+    } finally {
+      task?.onReleased();
+    }
+  }
+}

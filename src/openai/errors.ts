@@ -1,0 +1,91 @@
+/**
+ * One error hierarchy for the whole server, mapped to OpenAI error objects in one place
+ * (`toErrorBody`). Codes are strings, as OpenAI sends them; `type` follows OpenAI's names.
+ */
+export type ErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "not_found_error"
+  | "rate_limit_error"
+  | "server_error"
+  | "service_unavailable_error";
+
+export interface ErrorBody {
+  error: { message: string; type: ErrorType; param: string | null; code: string | null };
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly type: ErrorType;
+  readonly param: string | null;
+  readonly code: string | null;
+  /** Extra response headers, e.g. Retry-After. */
+  readonly headers: Record<string, string>;
+
+  constructor(
+    status: number,
+    type: ErrorType,
+    message: string,
+    opts: { param?: string | null; code?: string | null; headers?: Record<string, string> } = {},
+  ) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.type = type;
+    this.param = opts.param ?? null;
+    this.code = opts.code ?? null;
+    this.headers = opts.headers ?? {};
+  }
+
+  toBody(): ErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
+  }
+
+  /** Serializable form that crosses the worker IPC boundary. */
+  toJSON(): SerializedApiError {
+    return { status: this.status, type: this.type, message: this.message, param: this.param, code: this.code, headers: this.headers };
+  }
+
+  static fromJSON(e: SerializedApiError): ApiError {
+    return new ApiError(e.status, e.type, e.message, { param: e.param, code: e.code, headers: e.headers });
+  }
+}
+
+export interface SerializedApiError {
+  status: number;
+  type: ErrorType;
+  message: string;
+  param: string | null;
+  code: string | null;
+  headers: Record<string, string>;
+}
+
+export const invalidRequest = (message: string, param: string | null = null, code = "invalid_value") =>
+  new ApiError(400, "invalid_request_error", message, { param, code });
+
+export const contextLengthExceeded = (contextSize: number, promptTokens: number, maxTokens: number) =>
+  new ApiError(
+    400,
+    "invalid_request_error",
+    `This model's maximum context length is ${contextSize} tokens. However, you requested ${promptTokens + maxTokens} tokens ` +
+      `(${promptTokens} in the messages, ${maxTokens} in the completion). Please reduce the length of the messages or completion.`,
+    { param: "messages", code: "context_length_exceeded" },
+  );
+
+export const modelNotFound = (model: string) =>
+  new ApiError(404, "not_found_error", `The model '${model}' does not exist`, { param: "model", code: "model_not_found" });
+
+export const modelLoading = () =>
+  new ApiError(503, "service_unavailable_error", "The model is still loading, retry shortly", {
+    code: "model_loading",
+    headers: { "retry-after": "5" },
+  });
+
+export const internalError = (message = "The server had an error while processing your request") =>
+  new ApiError(500, "server_error", message, { code: "internal_error" });
+
+/** Maps anything thrown to an ApiError without leaking internals (stack traces, native messages). */
+export function toApiError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  return internalError();
+}

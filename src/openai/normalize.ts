@@ -1,0 +1,121 @@
+/** Turns a validated OpenAI chat request into the engine's GenerationRequest. Pure. */
+import type { ChatCompletionRequest, ChatMessage } from "./schema.js";
+import type { GenerationRequest, TemplateMessage, ToolSpec } from "../engine/types.js";
+import { invalidRequest } from "./errors.js";
+
+/** Request fields this server understands; anything else is accepted and logged at debug. */
+export const KNOWN_CHAT_FIELDS = new Set([
+  "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "seed",
+  "stop", "presence_penalty", "frequency_penalty", "repeat_penalty", "n", "stream", "stream_options", "user",
+  "tools", "tool_choice", "parallel_tool_calls", "response_format", "enable_thinking", "chat_template_kwargs",
+  "reasoning_effort", "reasoning", "return_reasoning", "include_reasoning", "reasoning_format", "thinking_budget",
+  "thinking_budget_tokens", "thinking_token_budget",
+]);
+
+export function unknownFields(body: object): string[] {
+  return Object.keys(body).filter((k) => !KNOWN_CHAT_FIELDS.has(k));
+}
+
+function textOf(content: ChatMessage["content"], param: string): string {
+  if (content == null) return "";
+  if (typeof content === "string") return content;
+  return content
+    .map((part, i) => {
+      if (part.type !== "text" || typeof part.text !== "string") {
+        throw invalidRequest(`Content part type '${part.type}' is not supported by this model; only 'text' parts are`, `${param}[${i}].type`, "unsupported_content_type");
+      }
+      return part.text;
+    })
+    .join("");
+}
+
+function normalizeArguments(args: string | Record<string, unknown>, param: string): unknown {
+  if (typeof args !== "string") return args;
+  try {
+    return JSON.parse(args);
+  } catch {
+    throw invalidRequest("Tool call arguments must be a JSON object encoded as a string", param, "invalid_tool_arguments");
+  }
+}
+
+export function normalizeMessages(messages: ChatMessage[]): TemplateMessage[] {
+  return messages.map((m, i): TemplateMessage => {
+    const param = `messages[${i}]`;
+    const role = m.role === "developer" ? "system" : m.role;
+    const out: TemplateMessage = { role, content: textOf(m.content, `${param}.content`) };
+    if (m.name) out.name = m.name;
+    if (role === "tool") {
+      if (!m.tool_call_id) throw invalidRequest("Messages with role 'tool' need a 'tool_call_id'", `${param}.tool_call_id`, "missing_required_parameter");
+      out.tool_call_id = m.tool_call_id;
+    }
+    if (role === "assistant") {
+      const reasoning = m.reasoning_content ?? m.reasoning;
+      if (reasoning) out.reasoning_content = reasoning;
+      if (m.tool_calls?.length) {
+        out.tool_calls = m.tool_calls.map((tc, j) => ({
+          id: tc.id ?? `call_${i}_${j}`,
+          type: "function" as const,
+          function: { name: tc.function.name, arguments: normalizeArguments(tc.function.arguments, `${param}.tool_calls[${j}].function.arguments`) },
+        }));
+      }
+    } else if (m.content == null) {
+      throw invalidRequest(`Messages with role '${m.role}' need 'content'`, `${param}.content`, "missing_required_parameter");
+    }
+    return out;
+  });
+}
+
+/** The thinking switch from any of the spellings clients use; undefined = server default. */
+export function thinkingSwitch(body: ChatCompletionRequest): boolean | undefined {
+  const kw = body.chat_template_kwargs?.["enable_thinking"];
+  if (kw !== undefined && typeof kw !== "boolean") {
+    throw invalidRequest("'chat_template_kwargs.enable_thinking' must be a boolean", "chat_template_kwargs.enable_thinking", "invalid_type");
+  }
+  const effort = body.reasoning_effort ?? body.reasoning?.effort;
+  return kw ?? body.enable_thinking ?? (effort === undefined ? undefined : effort !== "none");
+}
+
+/** Names the template engine defines itself or that the server sets: a client may not redefine them. */
+const RESERVED_TEMPLATE_NAMES = new Set([
+  "messages", "tools", "add_generation_prompt", "bos_token", "eos_token",
+  "raise_exception", "range", "strftime_now", "namespace", "none", "None", "true", "True", "false", "False",
+]);
+
+export function normalizeChatRequest(body: ChatCompletionRequest, requestId: string): GenerationRequest {
+  const stop = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
+  if (stop.some((s) => s.length === 0)) throw invalidRequest("Stop strings must not be empty", "stop");
+  const templateKwargs = { ...(body.chat_template_kwargs ?? {}) };
+  delete templateKwargs["enable_thinking"];
+  for (const key of Object.keys(templateKwargs)) {
+    if (RESERVED_TEMPLATE_NAMES.has(key)) {
+      throw invalidRequest(`'chat_template_kwargs.${key}' cannot be set: the name is reserved by the chat template`, `chat_template_kwargs.${key}`);
+    }
+  }
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+  const tools: ToolSpec[] | undefined = body.tools?.length
+    ? body.tools.map((t) => ({
+        type: "function",
+        function: { name: t.function.name, description: t.function.description, parameters: t.function.parameters },
+      }))
+    : undefined;
+  const req: GenerationRequest = {
+    requestId,
+    messages: normalizeMessages(body.messages),
+    tools,
+    templateKwargs,
+    enableThinking: thinkingSwitch(body),
+    maxTokens,
+    sampling: {
+      temperature: body.temperature ?? undefined,
+      topP: body.top_p ?? undefined,
+      topK: body.top_k ?? undefined,
+      minP: body.min_p ?? undefined,
+      seed: body.seed ?? undefined,
+      presencePenalty: body.presence_penalty ?? undefined,
+      frequencyPenalty: body.frequency_penalty ?? undefined,
+      repeatPenalty: body.repeat_penalty ?? undefined,
+    },
+    stop,
+  };
+  return req;
+}

@@ -1,0 +1,97 @@
+/**
+ * Fastify app factory. It knows nothing of node-llama-cpp: models are reached through the
+ * ModelRegistry. Tests drive the returned app with inject() or a real port.
+ */
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from "fastify";
+import { fastifySSE } from "@fastify/sse";
+import type { Logger } from "pino";
+import { randomUUID } from "node:crypto";
+import type { Config } from "../config/schema.js";
+import type { ModelRegistry } from "../router/registry.js";
+import { ApiError, invalidRequest, toApiError } from "../openai/errors.js";
+import { validationToApiError } from "./validation.js";
+import { chatRoutes } from "./routes/chat.js";
+import { modelRoutes } from "./routes/models.js";
+import { healthRoutes } from "./routes/health.js";
+
+export interface ServerDeps {
+  config: Config;
+  logger: Logger;
+  registry: ModelRegistry;
+}
+
+export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: deps.config.server.bodyLimitBytes,
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && /^[\w.:-]{1,128}$/.test(given) ? given : `req-${randomUUID()}`;
+    },
+    // One summary line per request is ours to write; Fastify's own per-request lines are off.
+    logController: new LogController({ requestIdLogLabel: "requestId", disableRequestLogging: true }),
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, verbose: true } },
+    schemaErrorFormatter: (errors) => validationToApiError(errors),
+  }) as unknown as FastifyInstance;
+
+  // Like llama-server, read the body as JSON whatever the Content-Type says: `curl -d` without
+  // `-H content-type` sends form encoding, and rejecting that only trips people up.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string", bodyLimit: deps.config.server.bodyLimitBytes }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === "") return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(invalidRequest("Request body is not valid JSON", null, "invalid_json"), undefined);
+    }
+  });
+
+  app.addHook("onRequest", async (req, reply) => {
+    reply.header("x-request-id", req.id);
+  });
+
+  await app.register(fastifySSE, {
+    heartbeatInterval: deps.config.server.sseHeartbeatMs,
+    serializer: (data: unknown) => (typeof data === "string" ? data : JSON.stringify(data)),
+  });
+
+  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
+    const apiErr = mapError(err);
+    if (apiErr.status >= 500 && apiErr.status !== 503) req.log.error({ err }, "request failed");
+    else if (apiErr.status === 503) req.log.warn({ code: apiErr.code }, apiErr.message);
+    else req.log.debug({ code: apiErr.code, message: apiErr.message }, "request rejected");
+    reply.code(apiErr.status).headers(apiErr.headers).send(apiErr.toBody());
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError(404, "not_found_error", `Unknown endpoint: ${req.method} ${req.url.split("?")[0]}`, { code: "unknown_url" });
+    reply.code(404).send(e.toBody());
+  });
+
+  await app.register(healthRoutes, deps);
+  await app.register(modelRoutes, deps);
+  await app.register(chatRoutes, deps);
+  return app;
+}
+
+/** Fastify's own errors (body too large, bad JSON, wrong content type) become OpenAI error objects. */
+function mapError(err: FastifyError | ApiError): ApiError {
+  if (err instanceof ApiError) return err;
+  switch (err.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new ApiError(413, "invalid_request_error", "Request body is too large", { code: "request_too_large" });
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return invalidRequest("Request body is empty; expected a JSON object", null, "invalid_json");
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
+      return invalidRequest("Request body is not valid JSON", null, "invalid_json");
+  }
+  if (err.statusCode === 400 && (err.name === "SyntaxError" || err.message.includes("JSON"))) {
+    return invalidRequest("Request body is not valid JSON", null, "invalid_json");
+  }
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return new ApiError(err.statusCode, "invalid_request_error", err.message, { code: "invalid_request" });
+  }
+  return toApiError(err);
+}

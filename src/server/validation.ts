@@ -1,0 +1,21 @@
+/** Maps Ajv schema errors onto one OpenAI error that names the offending parameter. */
+import type { FastifySchemaValidationError } from "fastify/types/schema.js";
+import { invalidRequest, type ApiError } from "../openai/errors.js";
+
+/** "/messages/0/content" + missing "role" → "messages[0].role" */
+export function paramPath(instancePath: string, missing?: string): string {
+  const parts = instancePath.split("/").filter(Boolean);
+  if (missing) parts.push(missing);
+  return parts.reduce((acc, p) => (/^\d+$/.test(p) ? `${acc}[${p}]` : acc ? `${acc}.${p}` : p), "");
+}
+
+export function validationToApiError(errors: FastifySchemaValidationError[]): ApiError {
+  // With unions Ajv reports each failed branch before the anyOf summary; the summary names the field.
+  const err = errors.find((e) => e.keyword === "anyOf") ?? errors[0]!;
+  const missing = err.keyword === "required" ? String((err.params as { missingProperty?: string }).missingProperty) : undefined;
+  const param = paramPath(err.instancePath, missing) || "body";
+  if (missing) return invalidRequest(`Missing required parameter: '${param}'`, param, "missing_required_parameter");
+  const description = (err as { parentSchema?: { description?: string } }).parentSchema?.description;
+  const expected = description ? `expected ${description}` : err.message ?? "invalid";
+  return invalidRequest(`Invalid value for '${param}': ${expected}`, param, err.keyword === "type" || err.keyword === "anyOf" ? "invalid_type" : "invalid_value");
+}

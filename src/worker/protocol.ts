@@ -1,0 +1,23 @@
+/** Every message between the main process and a model worker process. */
+import type { GenerationEvent, GenerationRequest, ModelInfo } from "../engine/types.js";
+import type { Config } from "../config/schema.js";
+
+export interface WorkerInit {
+  modelPath: string;
+  modelId: string;
+  model: Config["model"];
+  generation: Config["generation"];
+  logLevel: Config["log"]["level"];
+}
+
+export type MainToWorker =
+  | { type: "init"; init: WorkerInit }
+  | { type: "generate"; id: number; request: GenerationRequest }
+  | { type: "cancel"; id: number }
+  | { type: "shutdown" };
+
+export type WorkerToMain =
+  | { type: "ready"; info: ModelInfo }
+  | { type: "load_failed"; message: string }
+  | { type: "event"; id: number; event: GenerationEvent }
+  | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> };
