@@ -6,7 +6,7 @@ import os from "node:os";
 import { statSync } from "node:fs";
 import { getLlama, type Llama, type LlamaContext, type LlamaModel, type Token, LlamaLogLevel } from "node-llama-cpp";
 import type { WorkerInit } from "../worker/protocol.js";
-import type { GenerationEvent, GenerationRequest, ModelInfo, SamplingParams, StartedInfo } from "./types.js";
+import type { EngineStatus, GenerationEvent, GenerationRequest, ModelInfo, SamplingParams, StartedInfo } from "./types.js";
 import { ApiError, contextLengthExceeded, invalidRequest, toApiError } from "../openai/errors.js";
 import { ChatTemplateError, renderChatTemplate, templateFacts, type TemplateFacts } from "../chat/template.js";
 import { IncrementalDetokenizer } from "../chat/incremental-detokenizer.js";
@@ -88,6 +88,10 @@ export class Engine {
       if (!(err instanceof ApiError)) this.log("error", "request failed before admission", { id, err: String(err) });
       emit({ type: "failed", error: apiErr.toJSON() });
     }
+  }
+
+  status(): EngineStatus {
+    return this.scheduler.snapshot();
   }
 
   cancel(id: number): void {

@@ -35,9 +35,11 @@ export interface SchedTask {
   onReleased(): void;
 }
 
+export type SlotPhase = "idle" | "prefill" | "decode";
+
 export interface SchedulerSnapshot {
   queued: number;
-  slots: Array<{ id: number; busy: boolean; cachedTokens: number }>;
+  slots: Array<{ id: number; phase: SlotPhase; cachedTokens: number }>;
 }
 
 export function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
@@ -50,6 +52,8 @@ export function commonPrefixLength(a: readonly number[], b: readonly number[]): 
 export class Scheduler {
   private readonly queue: SchedTask[] = [];
   private readonly active = new Map<number, SchedTask>();
+  /** Slots whose task has produced its first token (prompt evaluated). */
+  private readonly decoding = new Set<number>();
   private readonly lastUsed = new Map<number, number>();
   private useCounter = 0;
   private running: Promise<void> | null = null;
@@ -66,7 +70,11 @@ export class Scheduler {
   snapshot(): SchedulerSnapshot {
     return {
       queued: this.queue.length,
-      slots: this.slots.map((s) => ({ id: s.id, busy: this.active.has(s.id), cachedTokens: s.cachedTokens().length })),
+      slots: this.slots.map((s) => ({
+        id: s.id,
+        phase: !this.active.has(s.id) ? "idle" : this.decoding.has(s.id) ? "decode" : "prefill",
+        cachedTokens: s.cachedTokens().length,
+      })),
     };
   }
 
@@ -139,6 +147,7 @@ export class Scheduler {
     const finished: Slot[] = [];
     results.forEach((r, i) => {
       const [slot, task] = live[i]!;
+      this.decoding.add(slot.id);
       if (r.status === "rejected") {
         task.onError(r.reason);
         finished.push(slot);
@@ -152,6 +161,7 @@ export class Scheduler {
   private async finish(slot: Slot): Promise<void> {
     const task = this.active.get(slot.id);
     this.active.delete(slot.id);
+    this.decoding.delete(slot.id);
     try {
       await slot.release();
     } finally {

@@ -87,3 +87,9 @@ export interface ModelInfo {
   sizeBytes: number;
   loadMs: number;
 }
+
+/** What /v1/engine shows of a worker's engine. */
+export interface EngineStatus {
+  queued: number;
+  slots: Array<{ id: number; phase: "idle" | "prefill" | "decode"; cachedTokens: number }>;
+}

@@ -81,7 +81,10 @@ export async function pullModel(uri: string, dir: string, onProgress?: (done: nu
       onProgress: onProgress ? ({ downloadedSize, totalSize }) => onProgress(downloadedSize, totalSize) : undefined,
     });
   } catch (err) {
-    const reason = (err instanceof Error ? err.message : String(err)).split("\n")[0];
+    const message = err instanceof Error ? `${err.message} ${String(err.cause ?? "")}` : String(err);
+    const reason = /fetch failed|ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT/.test(message)
+      ? "the model host cannot be reached (offline?)"
+      : message.split("\n")[0]!.trim();
     throw new ModelSourceError(
       `cannot fetch ${uri}: ${reason}. Without network access, copy the .gguf file into ${dir}/ and start with --model <file.gguf>`,
     );

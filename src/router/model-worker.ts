@@ -6,7 +6,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { GenerationRequest, ModelInfo } from "../engine/types.js";
+import type { EngineStatus, GenerationRequest, ModelInfo } from "../engine/types.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "../worker/protocol.js";
 import { ApiError } from "../openai/errors.js";
 import { GenerationStream } from "./generation-stream.js";
@@ -26,6 +26,7 @@ export class ModelWorker extends EventEmitter {
   private child: ChildProcess | null = null;
   private nextId = 1;
   private readonly inflight = new Map<number, GenerationStream>();
+  private readonly statusWaiters = new Map<number, (status: EngineStatus | undefined) => void>();
   private stopping = false;
 
   constructor(
@@ -71,6 +72,10 @@ export class ModelWorker extends EventEmitter {
           case "event":
             this.inflight.get(msg.id)?.push(msg.event);
             if (msg.event.type === "done" || msg.event.type === "failed") this.inflight.delete(msg.id);
+            return;
+          case "status":
+            this.statusWaiters.get(msg.id)?.(msg.status);
+            this.statusWaiters.delete(msg.id);
             return;
           case "log":
             this.log[msg.level]({ model: this.id, ...msg.fields }, msg.msg);
@@ -138,6 +143,23 @@ export class ModelWorker extends EventEmitter {
     this.inflight.set(id, stream);
     this.send({ type: "generate", id, request });
     return stream;
+  }
+
+  /** The engine's slots and queue; undefined when the worker is not running. */
+  status(timeoutMs = 2000): Promise<EngineStatus | undefined> {
+    if (this.state !== "ready" || !this.child) return Promise.resolve(undefined);
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.statusWaiters.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      this.statusWaiters.set(id, (status) => {
+        clearTimeout(timer);
+        resolve(status);
+      });
+      this.send({ type: "status", id });
+    });
   }
 
   get pid(): number | undefined {

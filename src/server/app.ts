@@ -13,6 +13,7 @@ import { validationToApiError } from "./validation.js";
 import { chatRoutes } from "./routes/chat.js";
 import { modelRoutes } from "./routes/models.js";
 import { healthRoutes } from "./routes/health.js";
+import { engineRoutes } from "./routes/engine.js";
 
 export interface ServerDeps {
   config: Config;
@@ -72,6 +73,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, deps);
   await app.register(modelRoutes, deps);
   await app.register(chatRoutes, deps);
+  await app.register(engineRoutes, deps);
   return app;
 }
 

@@ -31,6 +31,9 @@ async function handle(msg: MainToWorker): Promise<void> {
     case "cancel":
       engine?.cancel(msg.id);
       return;
+    case "status":
+      if (engine) send({ type: "status", id: msg.id, status: engine.status() });
+      return;
     case "shutdown":
       await shutdown();
       return;

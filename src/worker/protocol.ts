@@ -1,5 +1,5 @@
 /** Every message between the main process and a model worker process. */
-import type { GenerationEvent, GenerationRequest, ModelInfo } from "../engine/types.js";
+import type { EngineStatus, GenerationEvent, GenerationRequest, ModelInfo } from "../engine/types.js";
 import type { Config } from "../config/schema.js";
 
 export interface WorkerInit {
@@ -14,10 +14,12 @@ export type MainToWorker =
   | { type: "init"; init: WorkerInit }
   | { type: "generate"; id: number; request: GenerationRequest }
   | { type: "cancel"; id: number }
+  | { type: "status"; id: number }
   | { type: "shutdown" };
 
 export type WorkerToMain =
   | { type: "ready"; info: ModelInfo }
   | { type: "load_failed"; message: string }
   | { type: "event"; id: number; event: GenerationEvent }
+  | { type: "status"; id: number; status: EngineStatus }
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> };

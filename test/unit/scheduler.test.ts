@@ -166,6 +166,6 @@ describe("Scheduler", () => {
     expect((bad.error as Error).message).toBe("decode failed");
     expect(good.tokens).toEqual([4, 5, 6]);
     await scheduler.idle();
-    expect(scheduler.snapshot().slots.every((s) => !s.busy)).toBe(true);
+    expect(scheduler.snapshot().slots.every((s) => s.phase === "idle")).toBe(true);
   });
 });
