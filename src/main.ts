@@ -8,6 +8,8 @@ import { resolveModel } from "./models/resolve.js";
 import { ModelRegistry } from "./router/registry.js";
 import { ModelWorker } from "./router/model-worker.js";
 import { buildServer } from "./server/app.js";
+import { createMetrics } from "./metrics/definitions.js";
+import type { ModelInfo } from "./engine/types.js";
 
 export interface Running {
   app: FastifyInstance;
@@ -44,7 +46,10 @@ export async function start(config: Config, logger: Logger, onFatal: (code: numb
   const worker = new ModelWorker(id, { modelPath: model.path, modelId: id, model: config.model, generation: config.generation, logLevel: config.log.level }, logger);
   registry.add(worker);
 
-  const app = await buildServer({ config, logger, registry });
+  const metrics = createMetrics();
+  worker.on("ready", (info: ModelInfo) => metrics.modelLoad.observe({ model: id }, info.loadMs / 1000));
+  worker.on("restart", () => metrics.workerRestarts.inc({ model: id }));
+  const app = await buildServer({ config, logger, registry, metrics });
   // Listen before the model loads so /health can answer 503 while it does.
   const address = await app.listen({ host: config.server.host, port: config.server.port });
   logger.info({ address, model: id }, "listening; loading model");

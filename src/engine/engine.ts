@@ -29,6 +29,7 @@ export class Engine {
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
     private readonly scheduler: Scheduler,
+    private readonly rounds: number[],
     private readonly template: string | undefined,
     private readonly facts: TemplateFacts | undefined,
     readonly info: ModelInfo,
@@ -74,7 +75,12 @@ export class Engine {
       loadMs: Math.round(performance.now() - started),
     };
     log("info", "model loaded", { threads, ...info });
-    return new Engine(init, llama, model, context, new Scheduler(slots), template, facts, info, log);
+    const rounds: number[] = [];
+    const scheduler = new Scheduler(slots, (tokens) => {
+      // Bounded: a worker nobody scrapes must not grow without limit.
+      if (rounds.length < 100_000) rounds.push(tokens);
+    });
+    return new Engine(init, llama, model, context, scheduler, rounds, template, facts, info, log);
   }
 
   submit(id: number, request: GenerationRequest, emit: Emit): void {
@@ -90,8 +96,11 @@ export class Engine {
     }
   }
 
-  status(): EngineStatus {
-    return this.scheduler.snapshot();
+  /** `drainRounds` hands over (and forgets) the per-round token counts gathered since the last drain. */
+  status(drainRounds = false): EngineStatus {
+    const snapshot: EngineStatus = this.scheduler.snapshot();
+    if (drainRounds) snapshot.roundTokens = this.rounds.splice(0);
+    return snapshot;
   }
 
   cancel(id: number): void {

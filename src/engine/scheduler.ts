@@ -39,6 +39,8 @@ export type SlotPhase = "idle" | "prefill" | "decode";
 
 export interface SchedulerSnapshot {
   queued: number;
+  /** Running requests, including those a slot has not stepped yet. */
+  running: number;
   slots: Array<{ id: number; phase: SlotPhase; cachedTokens: number }>;
 }
 
@@ -58,7 +60,14 @@ export class Scheduler {
   private useCounter = 0;
   private running: Promise<void> | null = null;
 
-  constructor(private readonly slots: readonly Slot[]) {
+  /** Prompt tokens each admitted slot still has to evaluate in its first step. */
+  private readonly pendingPrompt = new Map<number, number>();
+
+  /** `onRound` sees the tokens evaluated by each round's single batched decode. */
+  constructor(
+    private readonly slots: readonly Slot[],
+    private readonly onRound: (tokens: number, sequences: number) => void = () => {},
+  ) {
     this.slots = [...slots].sort((a, b) => a.id - b.id);
   }
 
@@ -70,6 +79,7 @@ export class Scheduler {
   snapshot(): SchedulerSnapshot {
     return {
       queued: this.queue.length,
+      running: this.active.size,
       slots: this.slots.map((s) => ({
         id: s.id,
         phase: !this.active.has(s.id) ? "idle" : this.decoding.has(s.id) ? "decode" : "prefill",
@@ -128,6 +138,7 @@ export class Scheduler {
       this.lastUsed.set(slot.id, ++this.useCounter);
       try {
         const reused = await slot.prepare(task);
+        this.pendingPrompt.set(slot.id, task.prompt.length - reused);
         this.active.set(slot.id, task);
         task.onAdmitted(slot.id, reused);
       } catch (err) {
@@ -143,6 +154,11 @@ export class Scheduler {
     await Promise.all(entries.filter(([, t]) => t.cancelled).map(([s]) => this.finish(s)));
     // Issue every step synchronously, in ascending slot order, before awaiting any of them.
     const steps = live.map(([slot]) => slot.step());
+    this.onRound(
+      live.reduce((sum, [slot]) => sum + (this.pendingPrompt.get(slot.id) ?? 1), 0),
+      live.length,
+    );
+    for (const [slot] of live) this.pendingPrompt.delete(slot.id);
     const results = await Promise.allSettled(steps);
     const finished: Slot[] = [];
     results.forEach((r, i) => {
@@ -162,6 +178,7 @@ export class Scheduler {
     const task = this.active.get(slot.id);
     this.active.delete(slot.id);
     this.decoding.delete(slot.id);
+    this.pendingPrompt.delete(slot.id);
     try {
       await slot.release();
     } finally {

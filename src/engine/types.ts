@@ -91,5 +91,8 @@ export interface ModelInfo {
 /** What /v1/engine shows of a worker's engine. */
 export interface EngineStatus {
   queued: number;
+  running: number;
+  /** Tokens per decode round since the last drained status (for the batch-size histogram). */
+  roundTokens?: number[];
   slots: Array<{ id: number; phase: "idle" | "prefill" | "decode"; cachedTokens: number }>;
 }

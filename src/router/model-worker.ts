@@ -101,6 +101,7 @@ export class ModelWorker extends EventEmitter {
 
   private scheduleRestart(): void {
     this.state = "loading";
+    this.emit("restart");
     const delay = Math.min(this.backoffMs.initial * 2 ** this.restarts, this.backoffMs.max);
     this.restarts++;
     setTimeout(() => {
@@ -145,8 +146,11 @@ export class ModelWorker extends EventEmitter {
     return stream;
   }
 
-  /** The engine's slots and queue; undefined when the worker is not running. */
-  status(timeoutMs = 2000): Promise<EngineStatus | undefined> {
+  /**
+   * The engine's slots and queue; undefined when the worker is not running. Only the metrics
+   * scrape drains the per-round counts.
+   */
+  status(drainRounds = false, timeoutMs = 2000): Promise<EngineStatus | undefined> {
     if (this.state !== "ready" || !this.child) return Promise.resolve(undefined);
     const id = this.nextId++;
     return new Promise((resolve) => {
@@ -158,7 +162,7 @@ export class ModelWorker extends EventEmitter {
         clearTimeout(timer);
         resolve(status);
       });
-      this.send({ type: "status", id });
+      this.send({ type: "status", id, drainRounds });
     });
   }
 

@@ -14,11 +14,22 @@ import { chatRoutes } from "./routes/chat.js";
 import { modelRoutes } from "./routes/models.js";
 import { healthRoutes } from "./routes/health.js";
 import { engineRoutes } from "./routes/engine.js";
+import { metricsRoutes } from "./routes/metrics.js";
+import type { Metrics } from "../metrics/definitions.js";
+import type { RequestSummary } from "../metrics/request-metrics.js";
 
 export interface ServerDeps {
   config: Config;
   logger: Logger;
   registry: ModelRegistry;
+  metrics: Metrics;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Filled by routes that generate; logged as the request's one summary line. */
+    summary: (RequestSummary & { model: string }) | null;
+  }
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
@@ -48,8 +59,12 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     }
   });
 
+  app.decorateRequest("summary", null);
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    if (req.summary) req.log.info({ ...req.summary, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request completed");
   });
 
   await app.register(fastifySSE, {
@@ -59,6 +74,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     const apiErr = mapError(err);
+    deps.metrics.requestsFailed.inc({ code: apiErr.code ?? String(apiErr.status) });
     if (apiErr.status >= 500 && apiErr.status !== 503) req.log.error({ err }, "request failed");
     else if (apiErr.status === 503) req.log.warn({ code: apiErr.code }, apiErr.message);
     else req.log.debug({ code: apiErr.code, message: apiErr.message }, "request rejected");
@@ -74,6 +90,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(modelRoutes, deps);
   await app.register(chatRoutes, deps);
   await app.register(engineRoutes, deps);
+  await app.register(metricsRoutes, deps);
   return app;
 }
 

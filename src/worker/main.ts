@@ -32,7 +32,7 @@ async function handle(msg: MainToWorker): Promise<void> {
       engine?.cancel(msg.id);
       return;
     case "status":
-      if (engine) send({ type: "status", id: msg.id, status: engine.status() });
+      if (engine) send({ type: "status", id: msg.id, status: engine.status(msg.drainRounds) });
       return;
     case "shutdown":
       await shutdown();

@@ -14,7 +14,7 @@ export type MainToWorker =
   | { type: "init"; init: WorkerInit }
   | { type: "generate"; id: number; request: GenerationRequest }
   | { type: "cancel"; id: number }
-  | { type: "status"; id: number }
+  | { type: "status"; id: number; drainRounds: boolean }
   | { type: "shutdown" };
 
 export type WorkerToMain =

@@ -9,6 +9,7 @@ import { buildServer } from "../../src/server/app.js";
 import { loadConfig } from "../../src/config/load.js";
 import { ModelRegistry } from "../../src/router/registry.js";
 import { ModelWorker } from "../../src/router/model-worker.js";
+import { createMetrics } from "../../src/metrics/definitions.js";
 
 let app: FastifyInstance;
 const config = loadConfig({ set: { "server.bodyLimitBytes": 2048 } }, {});
@@ -17,7 +18,7 @@ beforeAll(async () => {
   const logger = pino({ level: "silent" });
   const registry = new ModelRegistry();
   registry.add(new ModelWorker("m", { modelPath: "/nonexistent.gguf", modelId: "m", model: config.model, generation: config.generation, logLevel: "silent" }, logger));
-  app = await buildServer({ config, logger, registry });
+  app = await buildServer({ config, logger, registry, metrics: createMetrics() });
 });
 afterAll(() => app.close());
 

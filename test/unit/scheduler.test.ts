@@ -76,7 +76,9 @@ function setup(nSlots: number) {
   const engine = new FakeEngine();
   const outputs = new Map<SchedTask, number[]>();
   const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs));
-  return { engine, outputs, slots, scheduler: new Scheduler([...slots].reverse()) };
+  const rounds: Array<[number, number]> = [];
+  const scheduler = new Scheduler([...slots].reverse(), (tokens, sequences) => rounds.push([tokens, sequences]));
+  return { engine, outputs, slots, scheduler, rounds };
 }
 
 describe("Scheduler", () => {
@@ -151,6 +153,20 @@ describe("Scheduler", () => {
     await t.done;
     expect(t.slot).toBe(1);
     expect(t.reused).toBe(4);
+  });
+
+  it("reports each round's batch: unreused prompt tokens on a first step, one token after", async () => {
+    const { outputs, slots, scheduler, rounds } = setup(2);
+    slots[1]!.cache = [7, 7, 1];
+    const a = task([1, 2, 3, 4, 5]);
+    const b = task([7, 7, 1, 9]);
+    outputs.set(a, [1, 2]);
+    outputs.set(b, [3, 4]);
+    scheduler.submit(a);
+    scheduler.submit(b);
+    await Promise.all([a.done, b.done]);
+    // a evaluates 5 prompt tokens; b reuses 3 cached ones and evaluates 1; then one token each.
+    expect(rounds).toEqual([[6, 2], [2, 2], [2, 2]]);
   });
 
   it("fails only the task whose step throws; the others continue", async () => {

@@ -1,0 +1,36 @@
+/** Scrape-time refresh of the gauges (and batch histogram) from every worker. */
+import type { Metrics } from "./definitions.js";
+import type { ModelRegistry } from "../router/registry.js";
+import type { ModelWorker } from "../router/model-worker.js";
+
+/** Page size of the KV accounting: what a vLLM block is. */
+export const KV_PAGE_TOKENS = 16;
+
+export async function refreshFromWorkers(metrics: Metrics, registry: ModelRegistry): Promise<void> {
+  const workers = registry.list();
+  metrics.modelsLoaded.set(workers.filter((w) => w.state === "ready").length);
+  await Promise.all(workers.map((w) => refreshOne(metrics, w)));
+}
+
+async function refreshOne(metrics: Metrics, worker: ModelWorker): Promise<void> {
+  const m = { model: worker.id };
+  const status = await worker.status(true);
+  const sequences = worker.info?.sequences ?? 0;
+  metrics.sequencesTotal.set(m, sequences);
+  if (!status) {
+    metrics.requestsRunning.set(m, 0);
+    metrics.requestsWaiting.set(m, 0);
+    metrics.sequencesBusy.set(m, 0);
+    return;
+  }
+  const pagesPerSequence = Math.ceil((worker.info?.contextSize ?? 0) / KV_PAGE_TOKENS);
+  const used = status.slots.reduce((sum, s) => sum + Math.ceil(s.cachedTokens / KV_PAGE_TOKENS), 0);
+  const total = pagesPerSequence * sequences;
+  metrics.requestsRunning.set(m, status.running);
+  metrics.requestsWaiting.set(m, status.queued);
+  metrics.sequencesBusy.set(m, status.slots.filter((s) => s.phase !== "idle").length);
+  metrics.kvPagesUsed.set(m, used);
+  metrics.kvPagesTotal.set(m, total);
+  metrics.kvUsageRatio.set(m, total ? used / total : 0);
+  for (const tokens of status.roundTokens ?? []) metrics.batchTokens.observe(m, tokens);
+}
