@@ -1,0 +1,76 @@
+/**
+ * npm run synth-model -- --preset <tiny|qwen3-0.6b> [--quant <f16|q8_0|q4_0>] [--seed n] --out <file>
+ * npm run synth-model -- --script <script.json> [--quant ...] --out <file>
+ *
+ * script.json: an array of segments (strings, or {"token": "<think>"} for an added token), or
+ * {"segments": [...], "triggers": [198, 271], "loop": true | <token index>}.
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import {
+  QWEN3_PRESET_NAMES,
+  WEIGHT_TYPES,
+  planScript,
+  synthesizeModel,
+  type Qwen3Preset,
+  type ScriptSegment,
+  type SyntheticModelSpec,
+  type WeightType,
+} from "../src/models/synthetic/index.js";
+
+const USAGE = `usage: npm run synth-model -- (--preset <${QWEN3_PRESET_NAMES.join("|")}> [--seed n] | --script <file.json>)
+                            [--quant <${WEIGHT_TYPES.join("|")}>] --out <file.gguf>`;
+
+interface ScriptFile {
+  segments: ScriptSegment[];
+  triggers?: number[];
+  loop?: boolean | number;
+}
+
+function readScript(path: string): ScriptFile {
+  const parsed = JSON.parse(readFileSync(path, "utf8")) as ScriptFile | ScriptSegment[];
+  return Array.isArray(parsed) ? { segments: parsed } : parsed;
+}
+
+function specFromArgs(values: { preset?: string; script?: string; quant?: string; seed?: string }): SyntheticModelSpec {
+  const quant = values.quant as WeightType | undefined;
+  if (values.preset !== undefined && values.script === undefined) {
+    const seed = values.seed === undefined ? undefined : Number(values.seed);
+    return {
+      kind: "preset",
+      preset: values.preset as Qwen3Preset,
+      ...(quant === undefined ? {} : { quant }),
+      ...(seed === undefined ? {} : { seed }),
+    };
+  }
+  if (values.script !== undefined && values.preset === undefined && values.seed === undefined) {
+    return { kind: "scripted", ...readScript(values.script), ...(quant === undefined ? {} : { quant }) };
+  }
+  throw new Error(USAGE);
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      preset: { type: "string" },
+      script: { type: "string" },
+      quant: { type: "string" },
+      seed: { type: "string" },
+      out: { type: "string" },
+    },
+  });
+  if (values.out === undefined) throw new Error(USAGE);
+  const spec = specFromArgs(values);
+  if (spec.kind === "scripted") {
+    const plan = planScript(spec);
+    console.log(`script: ${plan.tokens.length} tokens, n_embd ${plan.embeddingLength}`);
+  }
+  const result = await synthesizeModel(spec, values.out);
+  const mib = (result.bytes / 2 ** 20).toFixed(1);
+  console.log(`wrote ${result.path}: ${mib} MiB in ${(result.milliseconds / 1000).toFixed(1)} s`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,34 @@
+/**
+ * Synthetic model files for tests, cached under models/test-cache/ (gitignored) by a hash of
+ * their spec, so every test file and run after the first reuses them.
+ */
+import { fileURLToPath } from "node:url";
+import {
+  ensureSyntheticModel,
+  type Qwen3Preset,
+  type ScriptSegment,
+  type ScriptedModelSpec,
+  type WeightType,
+} from "../../src/models/synthetic/index.js";
+
+export const TEST_MODEL_DIR = fileURLToPath(new URL("../../models/test-cache/", import.meta.url));
+
+/** Random-weight 2-layer qwen3 with the real Qwen3 tokenizer and chat template; a few MB. */
+export function tinyModel(quant: WeightType = "q8_0"): Promise<string> {
+  return presetModel("tiny", quant);
+}
+
+export function presetModel(preset: Qwen3Preset, quant: WeightType = "q8_0", seed?: number): Promise<string> {
+  return ensureSyntheticModel({ kind: "preset", preset, quant, ...(seed === undefined ? {} : { seed }) }, TEST_MODEL_DIR);
+}
+
+export type ScriptedModelOptions = Omit<ScriptedModelSpec, "kind" | "segments">;
+
+/**
+ * A model that, after a prompt ending in "\n" or "\n\n" (a rendered Qwen3 generation prompt,
+ * thinking on or off), replies exactly `segments` and then <|im_end|>. Use `{ token: "<think>" }`
+ * etc. for added tokens; `loop: true` makes it repeat forever.
+ */
+export function scriptedModel(segments: readonly ScriptSegment[], options: ScriptedModelOptions = {}): Promise<string> {
+  return ensureSyntheticModel({ kind: "scripted", segments, ...options }, TEST_MODEL_DIR);
+}
