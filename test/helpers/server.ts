@@ -1,0 +1,30 @@
+/** Starts the real server (Fastify + a real worker process) on a free port for end-to-end tests. */
+import pino from "pino";
+import { loadConfig } from "../../src/config/load.js";
+import { start, type Running } from "../../src/main.js";
+
+export interface TestServer {
+  url: string;
+  baseURL: string;
+  modelId: string;
+  running: Running;
+  stop(): Promise<void>;
+}
+
+export async function startTestServer(modelPath: string, set: Record<string, unknown> = {}): Promise<TestServer> {
+  const config = loadConfig(
+    { set: { "model.source": modelPath, "server.port": 0, "model.contextSize": 1024, "model.sequences": 2, "model.threads": 2, "log.level": "silent", ...set } },
+    {},
+  );
+  let fatal: number | null = null;
+  const running = await start(config, pino({ level: "silent" }), (code) => (fatal = code));
+  const worker = running.registry.list()[0]!;
+  while (worker.state !== "ready") {
+    if (fatal !== null || worker.state === "failed") throw new Error(`model failed to load: ${modelPath}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const address = running.app.server.address();
+  if (!address || typeof address === "string") throw new Error("server has no TCP address");
+  const url = `http://127.0.0.1:${address.port}`;
+  return { url, baseURL: `${url}/v1`, modelId: worker.id, running, stop: () => running.stop() };
+}
