@@ -41,8 +41,33 @@ export interface GenerationRequest {
   enableThinking?: boolean;
   /** Completion tokens; undefined = config default, bounded by what the context can hold. */
   maxTokens?: number;
+  /** Thought tokens before the engine closes the think block itself; 0 = unlimited, undefined = config default. */
+  thinkingBudget?: number;
+  /** Constrains the answer (the text after any think block); undefined = free text. */
+  grammar?: GrammarSpec;
   sampling: SamplingParams;
   stop: string[];
+}
+
+/**
+ * A JSON Schema in the dialect node-llama-cpp's grammar converter understands (GbnfJsonSchema).
+ * The API layer validates and translates client schemas into it before they reach a worker.
+ */
+export type GrammarJsonSchema = Record<string, unknown>;
+
+/**
+ * What the answer must look like, as plain data (grammars are built inside the worker).
+ * With both fields the answer is either tool calls or the JSON reply.
+ */
+export interface GrammarSpec {
+  /** Qwen3 / Hermes `<tool_call>` blocks, each calling one of `tools`. */
+  toolCalls?: {
+    tools: Array<{ name: string; parameters: GrammarJsonSchema }>;
+    /** More than one call allowed (parallel_tool_calls). */
+    parallel: boolean;
+  };
+  /** A JSON value of this schema (response_format). */
+  json?: GrammarJsonSchema;
 }
 
 export type FinishReason = "stop" | "length";
@@ -70,6 +95,8 @@ export type GenerationEvent =
       type: "done";
       finishReason: FinishReason;
       completionTokens: number;
+      /** Completion tokens that opened, continued or closed the think block. */
+      reasoningTokens: number;
       /** Prompt tokens reused from the KV cache instead of evaluated. */
       cachedTokens: number;
       timings: Timings;
@@ -91,6 +118,7 @@ export interface ModelInfo {
 /** What /v1/engine shows of a worker's engine. */
 export interface EngineStatus {
   queued: number;
+  queuedTokens: number;
   running: number;
   /** Tokens per decode round since the last drained status (for the batch-size histogram). */
   roundTokens?: number[];

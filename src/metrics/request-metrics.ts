@@ -2,7 +2,9 @@
 import type { Metrics } from "./definitions.js";
 import type { FinishReason, Timings } from "../engine/types.js";
 
+/** The request's summary log line; filled in place as the request goes on. */
 export interface RequestSummary {
+  model: string;
   promptTokens: number;
   completionTokens: number;
   reasoningTokens: number;
@@ -17,17 +19,20 @@ export class RequestMetrics {
   private firstTokenAt = 0;
   private lastTokenAt = 0;
   private ended = false;
-  readonly summary: RequestSummary = {
-    promptTokens: 0,
-    completionTokens: 0,
-    reasoningTokens: 0,
-    cachedTokens: 0,
-    ttftMs: null,
-    tokensPerSecond: null,
-    finishReason: null,
-  };
+  readonly summary: RequestSummary;
 
-  constructor(private readonly metrics: Metrics, private readonly model: string) {}
+  constructor(private readonly metrics: Metrics, private readonly model: string) {
+    this.summary = {
+      model,
+      promptTokens: 0,
+      completionTokens: 0,
+      reasoningTokens: 0,
+      cachedTokens: 0,
+      ttftMs: null,
+      tokensPerSecond: null,
+      finishReason: null,
+    };
+  }
 
   accepted(promptTokens: number): void {
     this.summary.promptTokens += promptTokens;
@@ -85,6 +90,15 @@ export class RequestMetrics {
   disconnected(): void {
     if (this.ended) return;
     this.ended = true;
+    this.summary.finishReason = "client_disconnected";
     this.metrics.clientDisconnects.inc({ model: this.model });
+  }
+
+  /** The generation failed after the response started (the error handler never sees these). */
+  failed(code: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.summary.finishReason = "error";
+    this.metrics.requestsFailed.inc({ code });
   }
 }

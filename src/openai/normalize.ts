@@ -1,7 +1,9 @@
 /** Turns a validated OpenAI chat request into the engine's GenerationRequest. Pure. */
-import type { ChatCompletionRequest, ChatMessage } from "./schema.js";
-import type { GenerationRequest, TemplateMessage, ToolSpec } from "../engine/types.js";
+import type { ChatCompletionRequest, ChatMessage, FunctionTool } from "./schema.js";
+import type { GenerationRequest, GrammarSpec, TemplateMessage, ToolSpec } from "../engine/types.js";
+import type { Config } from "../config/schema.js";
 import { invalidRequest } from "./errors.js";
+import { ANY_OBJECT, toGrammarSchema } from "./json-schema.js";
 
 /** Request fields this server understands; anything else is accepted and logged at debug. */
 export const KNOWN_CHAT_FIELDS = new Set([
@@ -105,6 +107,8 @@ export function normalizeChatRequest(body: ChatCompletionRequest, requestId: str
     templateKwargs,
     enableThinking: thinkingSwitch(body),
     maxTokens,
+    thinkingBudget: body.thinking_budget ?? body.thinking_budget_tokens ?? body.thinking_token_budget ?? undefined,
+    grammar: grammarSpec(body),
     sampling: {
       temperature: body.temperature ?? undefined,
       topP: body.top_p ?? undefined,
@@ -118,4 +122,81 @@ export function normalizeChatRequest(body: ChatCompletionRequest, requestId: str
     stop,
   };
   return req;
+}
+
+/** The tools `required` or a named tool_choice forces, with their index in `tools`. */
+function forcedTools(body: ChatCompletionRequest): Array<[FunctionTool, number]> | undefined {
+  const choice = body.tool_choice;
+  if (choice == null || choice === "auto" || choice === "none") return undefined;
+  const tools = (body.tools ?? []).map((t, i): [FunctionTool, number] => [t, i]);
+  if (choice === "required") {
+    if (tools.length === 0) throw invalidRequest("tool_choice 'required' needs at least one tool in 'tools'", "tool_choice");
+    return tools;
+  }
+  const named = tools.filter(([t]) => t.function.name === choice.function.name);
+  if (named.length === 0) {
+    throw invalidRequest(`tool_choice names the function '${choice.function.name}', which is not in 'tools'`, "tool_choice");
+  }
+  return named;
+}
+
+/**
+ * What the answer must look like. `required` and a named tool_choice force tool calls whose
+ * arguments follow each tool's parameters; response_format forces JSON. With tool_choice `auto`
+ * and a response_format the model may still call a tool instead of replying (any arguments: auto
+ * stays free); `auto` alone is not constrained at all.
+ */
+export function grammarSpec(body: ChatCompletionRequest): GrammarSpec | undefined {
+  const forced = forcedTools(body);
+  if (forced) {
+    return {
+      toolCalls: {
+        tools: forced.map(([t, i]) => ({
+          name: t.function.name,
+          // No parameters: OpenAI calls the function with an empty object.
+          parameters: toGrammarSchema(t.function.parameters ?? { type: "object", properties: {} }, `tools[${i}].function.parameters`),
+        })),
+        // A named function is called once, as OpenAI does; `required` may call several.
+        parallel: typeof body.tool_choice !== "object" && (body.parallel_tool_calls ?? true),
+      },
+    };
+  }
+  const format = body.response_format;
+  if (!format || format.type === "text") return undefined;
+  const json =
+    format.type === "json_object"
+      ? format.schema ? toGrammarSchema(format.schema, "response_format.schema") : ANY_OBJECT
+      : format.json_schema.schema ? toGrammarSchema(format.json_schema.schema, "response_format.json_schema.schema") : ANY_OBJECT;
+  const tools = body.tool_choice === "none" ? [] : (body.tools ?? []);
+  if (tools.length === 0) return { json };
+  return {
+    json,
+    toolCalls: { tools: tools.map((t) => ({ name: t.function.name, parameters: ANY_OBJECT })), parallel: body.parallel_tool_calls ?? true },
+  };
+}
+
+/** How the answer is presented: decided in the API layer, never sent to a worker. */
+export interface ResponseOptions {
+  /** Send the reasoning at all (return_reasoning / include_reasoning). */
+  returnReasoning: boolean;
+  /** "separate": its own field; "inline": `<think>…</think>` inside content. */
+  reasoningFormat: "separate" | "inline";
+  /** Fill `reasoning` (vLLM / Ollama) next to `reasoning_content`. */
+  reasoningAlias: boolean;
+  /**
+   * Parse `<tool_call>` blocks in the answer into tool calls: tools were given and tool_choice is
+   * not `none`. With tool_choice `none` the tools are still shown to the model (as llama.cpp and
+   * vLLM do) but whatever it writes stays text.
+   */
+  toolCalls: false | { parallel: boolean };
+}
+
+export function responseOptions(body: ChatCompletionRequest, defaults: Pick<Config["generation"], "reasoningFormat" | "reasoningAlias">): ResponseOptions {
+  const parse = (body.tools?.length ?? 0) > 0 && body.tool_choice !== "none";
+  return {
+    returnReasoning: body.return_reasoning ?? body.include_reasoning ?? true,
+    reasoningFormat: body.reasoning_format ?? defaults.reasoningFormat,
+    reasoningAlias: defaults.reasoningAlias,
+    toolCalls: parse && { parallel: typeof body.tool_choice !== "object" && (body.parallel_tool_calls ?? true) },
+  };
 }

@@ -1,23 +1,32 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { ServerDeps } from "../app.js";
 import { ChatCompletionRequest } from "../../openai/schema.js";
-import { normalizeChatRequest, unknownFields } from "../../openai/normalize.js";
+import { normalizeChatRequest, responseOptions, unknownFields, type ResponseOptions } from "../../openai/normalize.js";
 import { ApiError } from "../../openai/errors.js";
 import { chunk, completion, usage, usageChunk, type CompletionIds, type WireFinishReason } from "../../openai/chunks.js";
-import { ChoiceAssembler, type AssemblerOptions } from "../../openai/assembler.js";
+import { ChoiceAssembler } from "../../openai/assembler.js";
 import type { GenerationStream } from "../../router/generation-stream.js";
-import type { StartedInfo } from "../../engine/types.js";
+import type { GenerationEvent, StartedInfo } from "../../engine/types.js";
+import { RequestMetrics } from "../../metrics/request-metrics.js";
+
+interface RequestContext {
+  req: FastifyRequest;
+  ids: CompletionIds;
+  choices: Choice[];
+  observer: RequestMetrics;
+}
 
 interface Choice {
   stream: GenerationStream;
   started: StartedInfo;
   assembler: ChoiceAssembler;
   completionTokens: number;
+  reasoningTokens: number;
   cachedTokens: number;
   finishReason?: WireFinishReason;
 }
 
-export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry }) => {
+export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry, config, metrics }) => {
   app.post<{ Body: ChatCompletionRequest }>(
     "/v1/chat/completions",
     { schema: { body: ChatCompletionRequest }, sse: "manual" },
@@ -27,13 +36,17 @@ export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry
       if (ignored.length) req.log.debug({ ignored }, "ignoring unknown request fields");
       const worker = registry.resolve(body.model);
       const base = normalizeChatRequest(body, req.id);
+      const presentation = responseOptions(body, config.generation);
       const n = body.n ?? 1;
       const streams = Array.from({ length: n }, (_, i) =>
         worker.generate(i === 0 || base.sampling.seed === undefined ? base : { ...base, sampling: { ...base.sampling, seed: base.sampling.seed + i } }),
       );
       const cancelAll = () => streams.forEach((s) => s.cancel());
+      const observer = new RequestMetrics(metrics, worker.id);
       reply.raw.on("close", () => {
-        if (!reply.raw.writableFinished) cancelAll();
+        if (reply.raw.writableFinished) return;
+        cancelAll();
+        observer.disconnected();
       });
 
       // Everything that can be rejected is decided before a header is sent: wait for each choice to be accepted.
@@ -44,16 +57,43 @@ export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry
           cancelAll();
           throw first?.type === "failed" ? ApiError.fromJSON(first.error) : new ApiError(500, "server_error", "Generation ended before it started");
         }
-        choices.push({ stream, started: first.info, assembler: new ChoiceAssembler(assemblerOptions(first.info)), completionTokens: 0, cachedTokens: 0 });
+        choices.push({
+          stream,
+          started: first.info,
+          assembler: new ChoiceAssembler(assemblerOptions(first.info, presentation)),
+          completionTokens: 0,
+          reasoningTokens: 0,
+          cachedTokens: 0,
+        });
       }
+      observer.accepted(choices[0]!.started.promptTokens);
+      req.summary = observer.summary;
       const ids: CompletionIds = { id: `chatcmpl-${req.id.replace(/^req-/, "")}`, created: Math.floor(Date.now() / 1000), model: worker.id };
-      return body.stream ? streamChoices(req, reply, ids, choices, body.stream_options?.include_usage === true) : collectChoices(ids, choices);
+      const ctx: RequestContext = { req, ids, choices, observer };
+      return body.stream ? streamChoices(ctx, reply, body.stream_options?.include_usage === true) : collectChoices(ctx);
     },
   );
 };
 
-function assemblerOptions(info: StartedInfo): AssemblerOptions {
-  return { thinking: info.thinking, startsInReasoning: info.startsInReasoning };
+function assemblerOptions(info: StartedInfo, presentation: ResponseOptions) {
+  return { ...presentation, thinking: info.thinking, startsInReasoning: info.startsInReasoning };
+}
+
+/** Records a finished choice; the reasoning trace goes to the debug log only, never to info. */
+function finished({ req, observer }: RequestContext, index: number, c: Choice, ev: Extract<GenerationEvent, { type: "done" }>): void {
+  c.completionTokens = ev.completionTokens;
+  c.reasoningTokens = ev.reasoningTokens;
+  c.cachedTokens = ev.cachedTokens;
+  c.finishReason = c.assembler.finishReason(ev.finishReason);
+  observer.prefix(c.started.promptTokens, ev.cachedTokens);
+  observer.choiceFinished({ ...ev, finishReason: c.finishReason });
+  if (c.assembler.reasoningText) req.log.debug({ choice: index, reasoning: c.assembler.reasoningText }, "reasoning trace");
+}
+
+/** A generation failed after the headers: counted here, since the error handler never sees it. */
+function failedMidStream({ req, observer }: RequestContext, code: string | null): void {
+  observer.failed(code ?? "internal_error");
+  req.log.warn({ code }, "generation failed mid-stream");
 }
 
 function totalUsage(choices: Choice[]) {
@@ -62,20 +102,21 @@ function totalUsage(choices: Choice[]) {
     first.started.promptTokens,
     choices.reduce((a, c) => a + c.completionTokens, 0),
     first.cachedTokens,
-    choices.reduce((a, c) => a + c.assembler.reasoningTokens, 0),
+    choices.reduce((a, c) => a + c.reasoningTokens, 0),
   );
 }
 
-async function collectChoices(ids: CompletionIds, choices: Choice[]) {
+async function collectChoices(ctx: RequestContext) {
+  const { ids, choices, observer } = ctx;
   await Promise.all(
-    choices.map(async (c) => {
+    choices.map(async (c, i) => {
       for await (const ev of c.stream) {
-        if (ev.type === "text") c.assembler.push(ev.text, ev.tokens);
-        else if (ev.type === "done") {
-          c.completionTokens = ev.completionTokens;
-          c.cachedTokens = ev.cachedTokens;
+        if (ev.type === "text") {
+          observer.tokens(ev.tokens);
+          c.assembler.push(ev.text);
+        } else if (ev.type === "done") {
           c.assembler.finish();
-          c.finishReason = c.assembler.finishReason(ev.finishReason);
+          finished(ctx, i, c, ev);
         } else if (ev.type === "failed") throw ApiError.fromJSON(ev.error);
       }
     }),
@@ -83,6 +124,7 @@ async function collectChoices(ids: CompletionIds, choices: Choice[]) {
     choices.forEach((c) => c.stream.cancel());
     throw err;
   });
+  observer.completed();
   return completion(
     ids,
     choices.map((c) => ({ message: c.assembler.message(), finishReason: c.finishReason ?? "stop" })),
@@ -90,7 +132,8 @@ async function collectChoices(ids: CompletionIds, choices: Choice[]) {
   );
 }
 
-async function streamChoices(req: FastifyRequest, reply: FastifyReply, ids: CompletionIds, choices: Choice[], includeUsage: boolean) {
+async function streamChoices(ctx: RequestContext, reply: FastifyReply, includeUsage: boolean) {
+  const { ids, choices, observer } = ctx;
   reply.header("x-accel-buffering", "no");
   async function* events() {
     for (let i = 0; i < choices.length; i++) yield { data: chunk(ids, i, { role: "assistant", content: "" }) };
@@ -105,21 +148,21 @@ async function streamChoices(req: FastifyRequest, reply: FastifyReply, ids: Comp
       }
       if (ev.type === "failed") {
         choices.forEach((x) => x.stream.cancel());
-        req.log.warn({ code: ev.error.code }, "generation failed mid-stream");
+        failedMidStream(ctx, ev.error.code);
         yield { data: ApiError.fromJSON(ev.error).toBody() };
         return;
       }
       if (ev.type === "text") {
-        for (const delta of c.assembler.push(ev.text, ev.tokens)) yield { data: chunk(ids, i, delta) };
+        observer.tokens(ev.tokens);
+        for (const delta of c.assembler.push(ev.text)) yield { data: chunk(ids, i, delta) };
       } else if (ev.type === "done") {
-        c.completionTokens = ev.completionTokens;
-        c.cachedTokens = ev.cachedTokens;
         for (const delta of c.assembler.finish()) yield { data: chunk(ids, i, delta) };
-        c.finishReason = c.assembler.finishReason(ev.finishReason);
+        finished(ctx, i, c, ev);
         yield { data: chunk(ids, i, {}, c.finishReason) };
       }
       pending.set(i, c.stream.next().then((next) => ({ i, ev: next })));
     }
+    observer.completed();
     if (includeUsage) yield { data: usageChunk(ids, totalUsage(choices)) };
     yield { data: "[DONE]" };
   }

@@ -1,0 +1,60 @@
+/**
+ * Follows the model's think block token by token, where the tokens are produced: which tokens are
+ * reasoning, when the answer starts (a grammar applies from there), and when the thinking budget
+ * is spent. The block is found in the decoded text, so `</think>` may be one special token or
+ * several ordinary ones.
+ */
+import { ReasoningParser } from "../chat/reasoning-parser.js";
+
+export interface ThoughtOptions {
+  /** The prompt asked the model to think. */
+  readonly thinking: boolean;
+  /** The prompt itself ended inside an open `<think>`. */
+  readonly startsInReasoning: boolean;
+  /** Tokens the thought may use before it is closed for the model; 0 = unlimited. */
+  readonly budget: number;
+}
+
+export class ThoughtTracker {
+  readonly #parser: ReasoningParser;
+  readonly #budget: number;
+  /** Tokens generated inside the open think block. */
+  #thoughtTokens = 0;
+  #reasoningTokens = 0;
+  /** Tokens seen before the output showed whether it opens a thought (e.g. the pieces of a split `<think>`). */
+  #undecidedTokens = 0;
+
+  constructor(options: ThoughtOptions) {
+    this.#parser = new ReasoningParser({ enabled: options.thinking, startsInReasoning: options.startsInReasoning });
+    this.#budget = options.budget;
+  }
+
+  /** Tokens that opened, continued or closed the think block (usage.reasoning_tokens). */
+  get reasoningTokens(): number {
+    return this.#reasoningTokens;
+  }
+
+  /** The think block is closed (or never opened): what follows is the answer. */
+  get answering(): boolean {
+    return this.#parser.phase === "content";
+  }
+
+  /** The thought has used its budget: the next token must not extend it. */
+  get budgetSpent(): boolean {
+    return this.#budget > 0 && this.#parser.phase === "reasoning" && this.#thoughtTokens >= this.#budget;
+  }
+
+  /** Records one generated token; `text` is what it added to the decoded output (possibly ""). */
+  observe(text: string): void {
+    const before = this.#parser.phase;
+    // Only the phase matters here; the API layer splits the text for the client.
+    this.#parser.push(text);
+    const after = this.#parser.phase;
+    if (before === "reasoning") this.#thoughtTokens++;
+    if (after === "start") this.#undecidedTokens++;
+    else if (before === "start") {
+      if (after === "reasoning") this.#reasoningTokens += this.#undecidedTokens + 1;
+      this.#undecidedTokens = 0;
+    } else if (before === "reasoning" || after === "reasoning") this.#reasoningTokens++;
+  }
+}
