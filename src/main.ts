@@ -19,20 +19,30 @@ export interface Running {
 
 export async function main(overrides: ConfigOverrides): Promise<Running> {
   const config = loadConfig(overrides);
-  const running = await start(config, createLogger(config.log), (code) => process.exit(code));
+  const running = await start(config, createLogger(config.log), (code, message) => {
+    process.stderr.write(`edgellm: ${message}\n`);
+    process.exit(code);
+  });
+  // `once`: a second Ctrl+C takes Node's default action and ends the process at once.
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
     process.once(signal, () => {
-      void running.stop().then(() => process.exit(0));
+      running.stop().then(
+        () => process.exit(0),
+        (err: Error) => {
+          process.stderr.write(`edgellm: shutdown failed: ${err.message}\n`);
+          process.exit(1);
+        },
+      );
     });
   }
   return running;
 }
 
 /**
- * Starts serving `config`. `onFatal` runs when the model cannot be loaded (the CLI exits
- * non-zero; tests observe it).
+ * Starts serving `config`. `onFatal` runs with a one-line reason when the model cannot be
+ * loaded (the CLI prints it and exits non-zero; tests observe it).
  */
-export async function start(config: Config, logger: Logger, onFatal: (code: number) => void): Promise<Running> {
+export async function start(config: Config, logger: Logger, onFatal: (code: number, message: string) => void): Promise<Running> {
   const model = await resolveModel(config.model.source, config.model.dir);
   if (model.synthetic) {
     logger.warn(
@@ -43,7 +53,12 @@ export async function start(config: Config, logger: Logger, onFatal: (code: numb
   }
   const id = config.model.alias || model.id;
   const registry = new ModelRegistry();
-  const worker = new ModelWorker(id, { modelPath: model.path, modelId: id, model: config.model, generation: config.generation, logLevel: config.log.level }, logger);
+  const worker = new ModelWorker(
+    id,
+    { modelPath: model.path, modelId: id, model: config.model, generation: config.generation, limits: config.limits, logLevel: config.log.level },
+    logger,
+    { requestTimeoutMs: config.limits.requestTimeoutMs },
+  );
   registry.add(worker);
 
   const metrics = createMetrics();
@@ -54,20 +69,34 @@ export async function start(config: Config, logger: Logger, onFatal: (code: numb
   const address = await app.listen({ host: config.server.host, port: config.server.port });
   logger.info({ address, model: id }, "listening; loading model");
 
+  // Drain: health and new requests answer 503 while accepted ones finish (up to the grace
+  // period); then the workers stop, ending whatever is left with a shutting_down error.
   let stopping: Promise<void> | null = null;
   const stop = () =>
     (stopping ??= (async () => {
-      logger.info("shutting down");
-      await app.close();
+      logger.info({ graceMs: config.server.shutdownGraceMs }, "shutting down: draining requests in flight");
+      if (!(await app.drain(config.server.shutdownGraceMs))) logger.warn("grace period over; ending the requests still in flight");
       await registry.stop();
+      await closeServer(app);
+      logger.info("stopped");
     })());
 
   worker.start().then(
     (info) => logger.info({ model: id, loadMs: info.loadMs, contextSize: info.contextSize, sequences: info.sequences }, "model ready"),
     (err: Error) => {
-      logger.fatal({ model: model.path }, `cannot load model ${model.path}: ${err.message}`);
-      void stop().finally(() => onFatal(1));
+      // A shutdown during the load ends it on purpose.
+      if (stopping) return;
+      const message = `cannot load model ${model.path}: ${err.message}`.replace(/\s*\n\s*/g, "; ");
+      logger.fatal({ model: model.path }, message);
+      void stop().finally(() => onFatal(1, message));
     },
   );
   return { app, registry, stop };
+}
+
+/** Closes the listener; connections still open shortly after their last response are dropped. */
+async function closeServer(app: FastifyInstance): Promise<void> {
+  const force = setTimeout(() => app.server.closeAllConnections(), 2000);
+  await app.close();
+  clearTimeout(force);
 }

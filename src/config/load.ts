@@ -66,6 +66,8 @@ function coerce(path: string, raw: string, origin: string): unknown {
   const schema = LEAVES.get(path);
   if (!schema) throw new ConfigError(`unknown config key '${path}' (from ${origin})`);
   const kinds = schema[Kind] === "Union" ? (schema.anyOf as TSchema[]).map((s) => s[Kind]) : [schema[Kind]];
+  // Lists come as comma-separated strings: EDGELLM_SERVER_API_KEYS=key1,key2.
+  if (kinds.includes("Array")) return raw.split(",").map((v) => v.trim()).filter((v) => v !== "");
   if (kinds.includes("Boolean") && (raw === "true" || raw === "false")) return raw === "true";
   if ((kinds.includes("Integer") || kinds.includes("Number")) && raw.trim() !== "" && !Number.isNaN(Number(raw))) {
     return Number(raw);
@@ -114,14 +116,16 @@ export function loadConfig(overrides: ConfigOverrides = {}, env: NodeJS.ProcessE
   return validate(merged);
 }
 
+/** Keys whose values must never appear in an error message or log line. */
+const SECRET_KEYS = ["server.apiKeys"];
+
 export function validate(candidate: unknown): Config {
   const first = Value.Errors(ConfigSchema, candidate).First();
   if (first) {
     const key = first.path.replace(/^\//, "").replaceAll("/", ".") || "(root)";
     const unknownKey = first.message.toLowerCase().includes("unexpected property");
-    throw new ConfigError(
-      unknownKey ? `unknown config key '${key}'` : `invalid config value for '${key}': ${first.message} (got ${JSON.stringify(first.value)})`,
-    );
+    const shown = SECRET_KEYS.some((k) => key.startsWith(k)) ? "[redacted]" : JSON.stringify(first.value);
+    throw new ConfigError(unknownKey ? `unknown config key '${key}'` : `invalid config value for '${key}': ${first.message} (got ${shown})`);
   }
   return candidate as Config;
 }

@@ -23,6 +23,16 @@ export const ConfigSchema = Type.Object(
         port: Type.Integer({ minimum: 0, maximum: 65535 }),
         bodyLimitBytes: Type.Integer({ minimum: 1024 }),
         sseHeartbeatMs: Type.Integer({ minimum: 0 }),
+        /** On SIGTERM/SIGINT, how long in-flight requests may run before they are cut off. */
+        shutdownGraceMs: Type.Integer({ minimum: 0 }),
+        /** Accepted API keys; none (and no apiKeyFile) = no authentication. */
+        apiKeys: Type.Array(Type.String({ minLength: 1 })),
+        /** File with one API key per line (blank lines and `#` comments ignored), read at start. */
+        apiKeyFile: Type.String(),
+        /** Paths served without an API key. */
+        publicPaths: Type.Array(Type.String({ pattern: "^/" })),
+        /** Browser origins allowed by CORS; empty = CORS off, ["*"] = any origin. */
+        corsOrigins: Type.Array(Type.String({ minLength: 1 })),
       },
       { additionalProperties: false },
     ),
@@ -41,8 +51,12 @@ export const ConfigSchema = Type.Object(
         /** Decode threads; 0 = number of cores. */
         threads: Type.Integer({ minimum: 0, maximum: 256 }),
         batchSize: Type.Integer({ minimum: 16 }),
+        /** Prompt tokens a sequence evaluates per round, so a long prompt does not stall other streams. */
+        prefillChunk: Type.Integer({ minimum: 16 }),
         kvCacheType: Type.Union([Type.Literal("f16"), Type.Literal("q8_0")]),
         loadTimeoutMs: Type.Integer({ minimum: 1000 }),
+        /** Refuse to load when weights + KV + compute buffers are estimated above this; 0 = the machine's available memory. */
+        memoryBudgetMB: Type.Integer({ minimum: 0 }),
       },
       { additionalProperties: false },
     ),
@@ -52,8 +66,41 @@ export const ConfigSchema = Type.Object(
         defaultMaxTokens: Type.Integer({ minimum: 1 }),
         /** Thinking on or off when a request does not say (models whose template supports it). */
         enableThinking: Type.Boolean(),
+        /** Thought tokens before the engine closes the thought itself, when a request gives no budget; 0 = unlimited. */
+        thinkingBudget: Type.Integer({ minimum: 0 }),
+        /** Where reasoning goes when a request does not say: its own field ("separate") or `<think>…</think>` inside content ("inline"). */
+        reasoningFormat: Type.Union([Type.Literal("separate"), Type.Literal("inline")]),
+        /** Also send separate reasoning as `reasoning` (vLLM / Ollama name) next to `reasoning_content`. */
+        reasoningAlias: Type.Boolean(),
         samplingThinking: Sampling,
         samplingNonThinking: Sampling,
+      },
+      { additionalProperties: false },
+    ),
+    /** Per-request bounds; a request over one is a 400 naming the parameter (429 for concurrency). */
+    limits: Type.Object(
+      {
+        maxMessages: Type.Integer({ minimum: 1 }),
+        /** Prompt tokens after the chat template; 0 = only the context size bounds it. */
+        maxPromptTokens: Type.Integer({ minimum: 0 }),
+        /** Largest max_tokens / max_completion_tokens a request may ask for. */
+        maxCompletionTokens: Type.Integer({ minimum: 1 }),
+        maxN: Type.Integer({ minimum: 1 }),
+        maxStopStrings: Type.Integer({ minimum: 0 }),
+        maxStopLength: Type.Integer({ minimum: 1 }),
+        maxTools: Type.Integer({ minimum: 0 }),
+        /** Bytes of one tool's `parameters` JSON schema. */
+        maxToolSchemaBytes: Type.Integer({ minimum: 2 }),
+        /** Nesting depth of the JSON body: deep documents would overflow the stack later (serialization, templates). */
+        maxJsonDepth: Type.Integer({ minimum: 2 }),
+        /** Generation requests (streaming or not) one client IP may have in flight; 0 = unlimited. */
+        maxConcurrentRequestsPerClient: Type.Integer({ minimum: 0 }),
+        /** Requests waiting for a sequence before new ones get 429; 0 = unbounded. */
+        maxQueuedRequests: Type.Integer({ minimum: 0 }),
+        /** Prompt tokens waiting for a sequence before new requests get 429; 0 = unbounded. */
+        maxQueuedTokens: Type.Integer({ minimum: 0 }),
+        /** Wall-clock deadline of one generation request, queueing included; 0 = none. */
+        requestTimeoutMs: Type.Integer({ minimum: 0 }),
       },
       { additionalProperties: false },
     ),

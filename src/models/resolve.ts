@@ -3,7 +3,7 @@
  * node-llama-cpp, a `synthetic:` preset written by our own synthesizer, or (empty) the
  * offline demo model. Every failure is one line that names the file or URI and the fix.
  */
-import { openSync, readSync, closeSync, statSync } from "node:fs";
+import { openSync, readSync, closeSync, statSync, existsSync } from "node:fs";
 import path from "node:path";
 import { ensureSyntheticModel, isSyntheticUri, parseSyntheticUri, type PresetModelSpec } from "./synthetic/index.js";
 
@@ -66,9 +66,17 @@ export async function resolveModel(source: string, dir: string): Promise<Resolve
     const file = await pullModel(effective, dir);
     return { path: file, id: modelIdFromPath(file), synthetic: false };
   }
-  const file = path.resolve(effective);
+  const file = localFile(effective, dir);
   checkGgufFile(file);
   return { path: file, id: modelIdFromPath(file), synthetic: false };
+}
+
+/** A relative path is tried from the working directory, then inside `dir` (`--model Qwen3-0.6B-Q8_0.gguf` finds models/Qwen3-0.6B-Q8_0.gguf). */
+function localFile(source: string, dir: string): string {
+  const direct = path.resolve(source);
+  if (path.isAbsolute(source) || existsSync(direct)) return direct;
+  const inDir = path.resolve(dir, source);
+  return existsSync(inDir) ? inDir : direct;
 }
 
 /** Pulls (or finds already pulled) a model with node-llama-cpp's resolver; offline, a one-line error. */

@@ -1,6 +1,7 @@
 /**
  * Owns one worker process serving one model: starts it, routes requests to it, and restarts
- * it with backoff when it dies. Requests in flight on a dead worker fail cleanly (503).
+ * it with backoff when it dies. Requests in flight on a dead worker fail cleanly (503), and
+ * every request has a deadline so none can hang.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -13,7 +14,31 @@ import { GenerationStream } from "./generation-stream.js";
 
 const WORKER_ENTRY = new URL("../worker/main" + (import.meta.url.endsWith(".ts") ? ".ts" : ".js"), import.meta.url);
 
-export type WorkerState = "loading" | "ready" | "failed" | "stopped";
+/** "restarting": the worker died after it had served, and a replacement is on its way. */
+export type WorkerState = "loading" | "ready" | "restarting" | "failed" | "stopped";
+
+export interface WorkerOptions {
+  /** First restart delay and its cap; the delay doubles with each consecutive failure. */
+  backoffMs?: { initial: number; max: number };
+  /** A worker that served this long before dying restarts without the backoff it had built up. */
+  stableAfterMs?: number;
+  /** Deadline of one generation request, queueing included; 0 = none. */
+  requestTimeoutMs?: number;
+}
+
+const workerUnavailable = () =>
+  new ApiError(503, "service_unavailable_error", "The model worker stopped unexpectedly; retry the request", {
+    code: "worker_unavailable",
+    headers: { "retry-after": "1" },
+  });
+
+const shuttingDown = () =>
+  new ApiError(503, "service_unavailable_error", "The server is shutting down", { code: "shutting_down", headers: { "retry-after": "5" } });
+
+const requestTimeout = (ms: number) =>
+  new ApiError(408, "invalid_request_error", `The request did not finish within the server's deadline of ${ms} ms (limits.requestTimeoutMs)`, {
+    code: "request_timeout",
+  });
 
 export class ModelLoadError extends Error {
   override name = "ModelLoadError";
@@ -26,6 +51,10 @@ export class ModelWorker extends EventEmitter {
   private child: ChildProcess | null = null;
   private nextId = 1;
   private readonly inflight = new Map<number, GenerationStream>();
+  private readonly deadlines = new Map<number, NodeJS.Timeout>();
+  /** Failures since the worker last ran stably: the exponent of the restart delay. */
+  private consecutiveFailures = 0;
+  private readyAt = 0;
   private readonly statusWaiters = new Map<number, (status: EngineStatus | undefined) => void>();
   private stopping = false;
 
@@ -33,23 +62,26 @@ export class ModelWorker extends EventEmitter {
     readonly id: string,
     private readonly init: WorkerInit,
     private readonly log: Logger,
-    private readonly backoffMs = { initial: 500, max: 30_000 },
+    private readonly options: WorkerOptions = {},
   ) {
     super();
   }
 
   /** Starts the worker and resolves once the model is loaded (rejects with the worker's reason). */
   start(): Promise<ModelInfo> {
-    this.state = "loading";
+    if (this.state !== "restarting") this.state = "loading";
     const execArgv = WORKER_ENTRY.pathname.endsWith(".ts") ? ["--import", "tsx"] : [];
     const child = fork(fileURLToPath(WORKER_ENTRY), [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child = child;
+    // IPC to a child that just died fails asynchronously; without a listener that would crash the server.
+    child.on("error", (err) => this.log.warn({ model: this.id, err: err.message }, "worker channel error"));
     this.send({ type: "init", init: this.init });
     return new Promise<ModelInfo>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
+        this.state = "failed";
         child.kill("SIGKILL");
         reject(new ModelLoadError(`model load timed out after ${this.init.model.loadTimeoutMs} ms`));
       }, this.init.model.loadTimeoutMs);
@@ -58,6 +90,7 @@ export class ModelWorker extends EventEmitter {
           case "ready":
             this.info = msg.info;
             this.state = "ready";
+            this.readyAt = Date.now();
             settled = true;
             clearTimeout(timer);
             this.emit("ready", msg.info);
@@ -71,7 +104,7 @@ export class ModelWorker extends EventEmitter {
             return;
           case "event":
             this.inflight.get(msg.id)?.push(msg.event);
-            if (msg.event.type === "done" || msg.event.type === "failed") this.inflight.delete(msg.id);
+            if (msg.event.type === "done" || msg.event.type === "failed") this.settle(msg.id);
             return;
           case "status":
             this.statusWaiters.get(msg.id)?.(msg.status);
@@ -85,14 +118,18 @@ export class ModelWorker extends EventEmitter {
       child.on("exit", (code, signal) => {
         clearTimeout(timer);
         this.child = null;
-        this.failInflight();
+        this.failInflight(workerUnavailable());
+        for (const answer of this.statusWaiters.values()) answer(undefined);
+        this.statusWaiters.clear();
         if (!settled) {
           settled = true;
-          this.state = "failed";
-          reject(new ModelLoadError(`worker exited during load (code ${code}, signal ${signal})`));
+          this.state = this.stopping ? "stopped" : "failed";
+          reject(new ModelLoadError(`the worker exited while loading (code ${code}, signal ${signal}): the file may be corrupt, or memory ran out`));
           return;
         }
-        if (this.stopping || this.state === "failed") return;
+        // Only a worker that was serving restarts from here; a failed load restarts (or not) through start()'s caller.
+        if (this.stopping || this.state !== "ready") return;
+        if (Date.now() - this.readyAt >= (this.options.stableAfterMs ?? 60_000)) this.consecutiveFailures = 0;
         this.log.error({ model: this.id, code, signal }, "worker died; restarting");
         this.scheduleRestart();
       });
@@ -100,15 +137,20 @@ export class ModelWorker extends EventEmitter {
   }
 
   private scheduleRestart(): void {
-    this.state = "loading";
+    if (this.stopping) return;
+    this.state = "restarting";
     this.emit("restart");
-    const delay = Math.min(this.backoffMs.initial * 2 ** this.restarts, this.backoffMs.max);
+    const backoff = this.options.backoffMs ?? { initial: 500, max: 30_000 };
+    const delay = Math.min(backoff.initial * 2 ** this.consecutiveFailures, backoff.max);
+    this.consecutiveFailures++;
     this.restarts++;
+    this.log.info({ model: this.id, delayMs: delay }, "restarting worker");
     setTimeout(() => {
       if (this.stopping) return;
       this.start().then(
         () => this.log.info({ model: this.id, restarts: this.restarts }, "worker restarted"),
         (err) => {
+          if (this.stopping) return;
           this.log.error({ model: this.id, err: String(err) }, "worker restart failed");
           this.scheduleRestart();
         },
@@ -116,32 +158,48 @@ export class ModelWorker extends EventEmitter {
     }, delay).unref();
   }
 
-  private failInflight(): void {
-    const error = new ApiError(503, "service_unavailable_error", "The model worker stopped unexpectedly; retry the request", {
-      code: "worker_unavailable",
-      headers: { "retry-after": "1" },
-    }).toJSON();
-    for (const stream of this.inflight.values()) stream.push({ type: "failed", error });
-    this.inflight.clear();
+  private failInflight(error: ApiError): void {
+    const streams = [...this.inflight.keys()].map((id) => [id, this.inflight.get(id)!] as const);
+    for (const [id, stream] of streams) {
+      this.settle(id);
+      stream.push({ type: "failed", error: error.toJSON() });
+    }
+  }
+
+  /** Forgets a request that ended, one way or another. */
+  private settle(id: number): void {
+    this.inflight.delete(id);
+    clearTimeout(this.deadlines.get(id));
+    this.deadlines.delete(id);
   }
 
   generate(request: GenerationRequest): GenerationStream {
     const id = this.nextId++;
     const stream = new GenerationStream(() => {
-      this.inflight.delete(id);
+      this.settle(id);
       this.send({ type: "cancel", id });
     });
     if (this.state !== "ready" || !this.child) {
+      const restarting = this.state === "restarting";
       stream.push({
         type: "failed",
-        error: new ApiError(503, "service_unavailable_error", "The model is loading; retry shortly", {
-          code: "model_loading",
+        error: new ApiError(503, "service_unavailable_error", restarting ? "The model worker is restarting; retry shortly" : "The model is loading; retry shortly", {
+          code: restarting ? "worker_restarting" : "model_loading",
           headers: { "retry-after": "2" },
         }).toJSON(),
       });
       return stream;
     }
     this.inflight.set(id, stream);
+    const timeoutMs = this.options.requestTimeoutMs ?? 0;
+    if (timeoutMs > 0) {
+      const timer = setTimeout(() => {
+        this.settle(id);
+        this.send({ type: "cancel", id });
+        stream.push({ type: "failed", error: requestTimeout(timeoutMs).toJSON() });
+      }, timeoutMs);
+      this.deadlines.set(id, timer.unref());
+    }
     this.send({ type: "generate", id, request });
     return stream;
   }
@@ -175,12 +233,15 @@ export class ModelWorker extends EventEmitter {
   }
 
   private send(msg: MainToWorker): void {
-    if (this.child?.connected) this.child.send(msg);
+    // The callback takes delivery errors (a worker that just died): its exit handler does the cleanup.
+    if (this.child?.connected) this.child.send(msg, (err) => err && this.log.debug({ model: this.id, type: msg.type, err: err.message }, "worker message not delivered"));
   }
 
+  /** Ends whatever is still in flight with a `shutting_down` error, then stops the worker. */
   async stop(): Promise<void> {
     this.stopping = true;
     this.state = "stopped";
+    this.failInflight(shuttingDown());
     const child = this.child;
     if (!child) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -13,6 +13,7 @@ import { validationToApiError } from "./validation.js";
 import { chatRoutes } from "./routes/chat.js";
 import { modelRoutes } from "./routes/models.js";
 import { healthRoutes } from "./routes/health.js";
+import { serverGuards } from "./plugins/index.js";
 import { engineRoutes } from "./routes/engine.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import type { Metrics } from "../metrics/definitions.js";
@@ -28,7 +29,7 @@ export interface ServerDeps {
 declare module "fastify" {
   interface FastifyRequest {
     /** Filled by routes that generate; logged as the request's one summary line. */
-    summary: (RequestSummary & { model: string }) | null;
+    summary: RequestSummary | null;
   }
 }
 
@@ -86,6 +87,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     reply.code(404).send(e.toBody());
   });
 
+  await app.register(serverGuards, deps);
   await app.register(healthRoutes, deps);
   await app.register(modelRoutes, deps);
   await app.register(chatRoutes, deps);

@@ -17,5 +17,9 @@ export function validationToApiError(errors: FastifySchemaValidationError[]): Ap
   if (missing) return invalidRequest(`Missing required parameter: '${param}'`, param, "missing_required_parameter");
   const description = (err as { parentSchema?: { description?: string } }).parentSchema?.description;
   const expected = description ? `expected ${description}` : err.message ?? "invalid";
-  return invalidRequest(`Invalid value for '${param}': ${expected}`, param, err.keyword === "type" || err.keyword === "anyOf" ? "invalid_type" : "invalid_value");
+  // A value of the right type that breaks a bound (a number too large, a string too long) is a
+  // bad value; a value no branch accepts by type is a bad type.
+  const sameField = errors.filter((e) => e.instancePath === err.instancePath && e.keyword !== "anyOf");
+  const wrongType = sameField.length === 0 ? err.keyword === "type" : sameField.every((e) => e.keyword === "type");
+  return invalidRequest(`Invalid value for '${param}': ${expected}`, param, wrongType ? "invalid_type" : "invalid_value");
 }

@@ -9,8 +9,13 @@ const send = (msg: WorkerToMain) => {
 let engine: Engine | null = null;
 let shuttingDown = false;
 
-const log = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) =>
+/** llama.cpp's first error line while loading: it says what is wrong with a file, its exception only that loading failed. */
+let firstLoadError: string | undefined;
+
+const log = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => {
+  if (level === "error" && !engine) firstLoadError ??= msg;
   send({ type: "log", level, msg, fields });
+};
 
 async function handle(msg: MainToWorker): Promise<void> {
   switch (msg.type) {
@@ -19,7 +24,10 @@ async function handle(msg: MainToWorker): Promise<void> {
         engine = await Engine.load(msg.init, log);
         send({ type: "ready", info: engine.info });
       } catch (err) {
-        send({ type: "load_failed", message: err instanceof Error ? err.message : String(err) });
+        // llama.cpp's log lines cross from its thread asynchronously and can trail the rejection.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const reason = err instanceof Error ? err.message : String(err);
+        send({ type: "load_failed", message: firstLoadError ? `${reason} (${firstLoadError})` : reason });
         process.exitCode = 1;
         process.disconnect();
       }
@@ -51,6 +59,9 @@ async function shutdown(): Promise<void> {
 process.on("message", (msg: MainToWorker) => {
   handle(msg).catch((err) => log("error", "worker message failed", { type: msg.type, err: String(err) }));
 });
+// The server decides when its worker stops: Ctrl+C in a terminal signals the whole process group,
+// and a worker dying with it would cut off the requests the server is still draining.
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => {});
 // The parent going away (crash, kill -9) must not leave an orphan holding the model in memory.
 process.on("disconnect", () => {
   if (!shuttingDown) process.exit(0);

@@ -7,6 +7,7 @@ export interface WorkerInit {
   modelId: string;
   model: Config["model"];
   generation: Config["generation"];
+  limits: Config["limits"];
   logLevel: Config["log"]["level"];
 }
 

@@ -1,5 +1,5 @@
 /** Starts the real server (Fastify + a real worker process) on a free port for end-to-end tests. */
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { loadConfig } from "../../src/config/load.js";
 import { start, type Running } from "../../src/main.js";
 
@@ -11,13 +11,14 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-export async function startTestServer(modelPath: string, set: Record<string, unknown> = {}): Promise<TestServer> {
+/** `logger` defaults to a silent one; pass a pino logger over a capture stream to read the logs. */
+export async function startTestServer(modelPath: string, set: Record<string, unknown> = {}, logger: Logger = pino({ level: "silent" })): Promise<TestServer> {
   const config = loadConfig(
     { set: { "model.source": modelPath, "server.port": 0, "model.contextSize": 1024, "model.sequences": 2, "model.threads": 2, "log.level": "silent", ...set } },
     {},
   );
   let fatal: number | null = null;
-  const running = await start(config, pino({ level: "silent" }), (code) => (fatal = code));
+  const running = await start(config, logger, (code) => (fatal = code));
   const worker = running.registry.list()[0]!;
   while (worker.state !== "ready") {
     if (fatal !== null || worker.state === "failed") throw new Error(`model failed to load: ${modelPath}`);

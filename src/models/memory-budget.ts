@@ -1,0 +1,55 @@
+/**
+ * Refuses a model that cannot fit before llama.cpp tries to allocate it (on an edge box that
+ * ends in the OOM killer, not an error): weights + KV cache + compute buffers, estimated with
+ * node-llama-cpp's GGUF insights, against `model.memoryBudgetMB` or the memory available to
+ * the process (its cgroup limit or the machine's free memory).
+ */
+import { GgmlType, GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
+import type { Config } from "../config/schema.js";
+
+export class MemoryBudgetError extends Error {
+  override name = "MemoryBudgetError";
+}
+
+export interface MemoryEstimate {
+  weightsBytes: number;
+  /** KV cache, compute buffers and outputs of one context with all its sequences. */
+  contextBytes: number;
+}
+
+const KV_TYPES = { f16: GgmlType.F16, q8_0: GgmlType.Q8_0 } as const;
+const MiB = 2 ** 20;
+const mib = (bytes: number) => Math.ceil(bytes / MiB);
+
+export async function estimateMemory(llama: Llama, modelPath: string, model: Config["model"]): Promise<MemoryEstimate> {
+  const insights = await GgufInsights.from(await readGgufFileInfo(modelPath, { logWarnings: false }), llama);
+  const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
+  // The V2 estimate simulates llama.cpp's allocation; the older formula prices a q8_0 KV cell
+  // as a whole 34-byte block (an order of magnitude too much) and would refuse models that fit.
+  const context = await insights.estimateContextResourceRequirementsV2({
+    contextSize: model.contextSize,
+    sequences: model.sequences,
+    batchSize: model.batchSize,
+    modelGpuLayers: 0,
+    kvCacheKeyType: KV_TYPES[model.kvCacheType],
+    kvCacheValueType: KV_TYPES[model.kvCacheType],
+  });
+  return { weightsBytes: weights.cpuRam, contextBytes: context.cpuRam };
+}
+
+/** Throws a MemoryBudgetError with the numbers when the estimate exceeds the budget. */
+export async function checkMemoryBudget(llama: Llama, modelPath: string, model: Config["model"]): Promise<MemoryEstimate> {
+  const estimate = await estimateMemory(llama, modelPath, model);
+  const needed = estimate.weightsBytes + estimate.contextBytes;
+  const explicit = model.memoryBudgetMB > 0;
+  const budget = explicit ? model.memoryBudgetMB * MiB : process.availableMemory();
+  if (needed > budget) {
+    const limit = explicit ? `model.memoryBudgetMB is ${mib(budget)} MiB` : `only ${mib(budget)} MiB are available`;
+    throw new MemoryBudgetError(
+      `the model needs about ${mib(needed)} MiB (weights ${mib(estimate.weightsBytes)} MiB, KV cache and compute buffers ` +
+        `${mib(estimate.contextBytes)} MiB for ${model.sequences} x ${model.contextSize} tokens with ${model.kvCacheType} KV) but ${limit}; ` +
+        `lower model.contextSize or model.sequences, use kvCacheType q8_0, or a smaller quantization`,
+    );
+  }
+  return estimate;
+}

@@ -1,0 +1,40 @@
+/**
+ * CORS for browser clients, off unless `server.corsOrigins` lists origins. The allowed request
+ * headers are listed, not reflected: what the OpenAI SDKs send (auth, project headers and the
+ * `x-stainless-*` telemetry headers that make a browser preflight fail when missing).
+ */
+import cors from "@fastify/cors";
+import type { FastifyInstance } from "fastify";
+
+const CORS_ALLOWED_HEADERS = [
+  "authorization",
+  "content-type",
+  "x-api-key",
+  "x-request-id",
+  "openai-organization",
+  "openai-project",
+  "openai-beta",
+  "idempotency-key",
+  "x-stainless-arch",
+  "x-stainless-custom-poll-interval",
+  "x-stainless-helper-method",
+  "x-stainless-lang",
+  "x-stainless-os",
+  "x-stainless-package-version",
+  "x-stainless-poll-helper",
+  "x-stainless-retry-count",
+  "x-stainless-runtime",
+  "x-stainless-runtime-version",
+  "x-stainless-timeout",
+];
+
+export async function installCors(app: FastifyInstance, origins: readonly string[]): Promise<void> {
+  if (origins.length === 0) return;
+  await app.register(cors, {
+    origin: origins.includes("*") ? "*" : [...origins],
+    methods: ["GET", "POST", "OPTIONS"],
+    allowedHeaders: CORS_ALLOWED_HEADERS,
+    exposedHeaders: ["x-request-id", "retry-after"],
+    maxAge: 600,
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * Graceful shutdown of the real CLI process: on SIGTERM / SIGINT health and new requests turn
+ * 503, accepted requests finish (up to server.shutdownGraceMs), then the worker stops and the
+ * process exits 0.
+ */
+import { describe, it, expect, beforeAll } from "vitest";
+import { scriptedModel } from "../helpers/models.js";
+import { spawnCli, waitHealthy, type CliProcess } from "../helpers/cli.js";
+import { openStream, untilContent } from "../helpers/stream.js";
+
+const ask = (extra: Record<string, unknown>) => ({ model: "m", messages: [{ role: "user", content: "count" }], stream: true, ...extra });
+
+let modelPath: string;
+beforeAll(async () => {
+  modelPath = await scriptedModel(["one two three four five six seven eight nine ten "], { loop: true });
+});
+
+async function startCli(graceMs: number, detached = false): Promise<{ cli: CliProcess; url: string }> {
+  const cli = spawnCli(
+    ["--model", modelPath, "--alias", "m", "--port", "0", "--ctx-size", "1024", "--parallel", "2", "--threads", "2", "--set", `server.shutdownGraceMs=${graceMs}`],
+    { detached },
+  );
+  const url = await cli.url;
+  await waitHealthy(url);
+  return { cli, url };
+}
+
+async function expectShuttingDown(url: string) {
+  const health = await fetch(`${url}/health`);
+  expect(health.status).toBe(503);
+  expect(((await health.json()) as any).error.code).toBe("shutting_down");
+  const chat = await fetch(`${url}/v1/chat/completions`, { method: "POST", body: JSON.stringify(ask({ stream: false })) });
+  expect(chat.status).toBe(503);
+  expect(await chat.json()).toEqual({ error: { message: "The server is shutting down", type: "service_unavailable_error", param: null, code: "shutting_down" } });
+}
+
+describe("graceful shutdown of the CLI", () => {
+  it("SIGTERM: refuses new work, lets the in-flight stream finish, exits 0", async () => {
+    const { cli, url } = await startCli(30_000);
+    const stream = await openStream(`${url}/v1/chat/completions`, ask({ max_tokens: 40 }));
+    await untilContent(stream);
+    cli.child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 200));
+    await expectShuttingDown(url);
+    const rest = await stream.rest();
+    expect(rest.at(-1)).toBe("[DONE]");
+    expect(JSON.parse(rest.at(-2)!).choices[0].finish_reason).toBe("length");
+    expect(await cli.exit).toEqual({ code: 0, signal: null });
+  });
+
+  it("the grace period bounds the wait: an endless stream is cut with a shutting_down error, exit 0", async () => {
+    const { cli, url } = await startCli(1000);
+    const stream = await openStream(`${url}/v1/chat/completions`, ask({ max_tokens: 1000 }));
+    await untilContent(stream);
+    const signalled = Date.now();
+    cli.child.kill("SIGTERM");
+    const rest = await stream.rest();
+    expect(JSON.parse(rest.at(-1)!)).toMatchObject({ error: { code: "shutting_down", type: "service_unavailable_error" } });
+    expect(await cli.exit).toEqual({ code: 0, signal: null });
+    expect(Date.now() - signalled).toBeLessThan(10_000);
+  });
+
+  it("Ctrl+C (SIGINT to the whole process group) drains too: the worker does not die with the group", async () => {
+    const { cli, url } = await startCli(30_000, true);
+    const stream = await openStream(`${url}/v1/chat/completions`, ask({ max_tokens: 30 }));
+    await untilContent(stream);
+    process.kill(-cli.child.pid!, "SIGINT");
+    const rest = await stream.rest();
+    expect(rest.at(-1)).toBe("[DONE]");
+    expect(await cli.exit).toEqual({ code: 0, signal: null });
+  });
+});

@@ -1,0 +1,49 @@
+/**
+ * The memory estimate behind model.memoryBudgetMB, on a synthesized Qwen3-0.6B (the real
+ * architecture and vocabulary, our weights): the edge-1gb profile fits its own budget, a q8_0
+ * KV cache is estimated below f16, and an impossible budget is refused with the numbers.
+ */
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { getLlama, type Llama } from "node-llama-cpp";
+import { presetModel } from "../helpers/models.js";
+import { loadConfig } from "../../src/config/load.js";
+import { checkMemoryBudget, estimateMemory, MemoryBudgetError } from "../../src/models/memory-budget.js";
+import { REPO_ROOT } from "../helpers/cli.js";
+
+const MiB = 2 ** 20;
+
+describe("memory budget estimate", () => {
+  let llama: Llama;
+  let model: string;
+  beforeAll(async () => {
+    llama = await getLlama({ gpu: false, build: "never" });
+    model = await presetModel("qwen3-0.6b", "q4_0");
+  });
+  afterAll(() => llama?.dispose());
+
+  it("the edge-1gb profile fits its budget, which fits 1 GiB", async () => {
+    const profile = loadConfig({ file: `${REPO_ROOT}/config/edge-1gb.yaml` }, {}).model;
+    const e = await estimateMemory(llama, model, profile);
+    expect(e.weightsBytes).toBeGreaterThan(250 * MiB);
+    expect(e.weightsBytes + e.contextBytes).toBeLessThan(profile.memoryBudgetMB * MiB);
+    await expect(checkMemoryBudget(llama, model, profile)).resolves.toEqual(e);
+  });
+
+  it("prices a q8_0 KV cache below f16 (the simulated estimate, not the old formula)", async () => {
+    const base = loadConfig({ set: { "model.contextSize": 4096, "model.sequences": 4 } }, {}).model;
+    const f16 = await estimateMemory(llama, model, { ...base, kvCacheType: "f16" });
+    const q8 = await estimateMemory(llama, model, { ...base, kvCacheType: "q8_0" });
+    expect(q8.contextBytes).toBeLessThan(f16.contextBytes);
+    // Qwen3-0.6B: 28 layers x 8 KV heads x 128 x (K+V) x 2 bytes = 112 KiB per token at f16.
+    expect(f16.contextBytes).toBeGreaterThan(4096 * 4 * 112 * 1024);
+  });
+
+  it("refuses a budget it cannot fit, with the numbers and what to change", async () => {
+    const small = loadConfig({ set: { "model.memoryBudgetMB": 300, "model.contextSize": 2048, "model.sequences": 2 } }, {}).model;
+    const err = await checkMemoryBudget(llama, model, small).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MemoryBudgetError);
+    expect((err as Error).message).toMatch(
+      /^the model needs about \d+ MiB \(weights \d+ MiB, KV cache and compute buffers \d+ MiB for 2 x 2048 tokens with f16 KV\) but model.memoryBudgetMB is 300 MiB; lower model.contextSize or model.sequences/,
+    );
+  });
+});
