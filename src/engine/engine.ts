@@ -4,24 +4,40 @@
  */
 import os from "node:os";
 import { statSync } from "node:fs";
-import { getLlama, type Llama, type LlamaContext, type LlamaModel, type Token, LlamaLogLevel } from "node-llama-cpp";
+import {
+  getLlama,
+  LlamaLogLevel,
+  type Llama,
+  type LlamaContext,
+  type LlamaGrammar,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
 import type { WorkerInit } from "../worker/protocol.js";
 import type { EngineStatus, GenerationEvent, GenerationRequest, ModelInfo, SamplingParams, StartedInfo } from "./types.js";
 import { ApiError, contextLengthExceeded, invalidRequest, toApiError } from "../openai/errors.js";
 import { ChatTemplateError, renderChatTemplate, templateFacts, type TemplateFacts } from "../chat/template.js";
-import { IncrementalDetokenizer } from "../chat/incremental-detokenizer.js";
-import { StopMatcher } from "../chat/stop-matcher.js";
 import { Scheduler } from "./scheduler.js";
-import { LlamaSlot, type SlotTask } from "./llama-slot.js";
+import { LlamaSlot } from "./llama-slot.js";
 import { buildEvaluateOptions, resolveSampling } from "./sampling.js";
+import { GrammarCache } from "./grammar.js";
+import { Generation } from "./generation.js";
+import { checkMemoryBudget } from "../models/memory-budget.js";
 
 const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
+
+/** What Qwen3 writes to end a thought; injected when the thinking budget is spent. */
+const THOUGHT_CLOSE = "\n</think>\n\n";
+/** Opens the thought in the prompt when the engine must know where the answer starts (see admit). */
+const THOUGHT_OPEN = "<think>\n";
 
 export type Emit = (event: GenerationEvent) => void;
 export type EngineLog = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 
 export class Engine {
-  private readonly tasks = new Map<number, SlotTask>();
+  private readonly tasks = new Map<number, Generation>();
+  /** Requests between submit() and the scheduler (their grammar is being built). */
+  private readonly admitting = new Map<number, { cancelled: boolean }>();
 
   private constructor(
     private readonly init: WorkerInit,
@@ -32,6 +48,8 @@ export class Engine {
     private readonly rounds: number[],
     private readonly template: string | undefined,
     private readonly facts: TemplateFacts | undefined,
+    private readonly grammars: GrammarCache,
+    private readonly thoughtClose: Token[],
     readonly info: ModelInfo,
     private readonly log: EngineLog,
   ) {}
@@ -48,6 +66,7 @@ export class Engine {
         if (text) log(level === LlamaLogLevel.error || level === LlamaLogLevel.fatal ? "error" : "debug", text);
       },
     });
+    await checkMemoryBudget(llama, init.modelPath, init.model);
     const model = await llama.loadModel({ modelPath: init.modelPath });
     const context = await model.createContext({
       sequences: init.model.sequences,
@@ -59,7 +78,8 @@ export class Engine {
     });
     const slots = Array.from(
       { length: init.model.sequences },
-      (_, i) => new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), (t) => model.isEogToken(t)),
+      (_, i) =>
+        new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), (t) => model.isEogToken(t), Math.min(init.model.prefillChunk, init.model.batchSize)),
     );
     const template = model.fileInfo.metadata.tokenizer?.chat_template as string | undefined;
     const facts = template ? templateFacts(template) : undefined;
@@ -80,19 +100,47 @@ export class Engine {
       // Bounded: a worker nobody scrapes must not grow without limit.
       if (rounds.length < 100_000) rounds.push(tokens);
     });
-    return new Engine(init, llama, model, context, scheduler, rounds, template, facts, info, log);
+    const thoughtClose = model.tokenize(THOUGHT_CLOSE, true);
+    return new Engine(init, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, info, log);
   }
 
   submit(id: number, request: GenerationRequest, emit: Emit): void {
-    try {
-      const { task, info } = this.admit(id, request, emit);
-      this.tasks.set(id, task);
-      emit({ type: "started", info });
-      this.scheduler.submit(task);
-    } catch (err) {
-      const apiErr = toApiError(err);
-      if (!(err instanceof ApiError)) this.log("error", "request failed before admission", { id, err: String(err) });
-      emit({ type: "failed", error: apiErr.toJSON() });
+    const admission = { cancelled: false };
+    this.admitting.set(id, admission);
+    const grammar = request.grammar ? this.grammars.get(request.grammar) : Promise.resolve(undefined);
+    grammar
+      .then((g) => {
+        const { task, info } = this.admit(id, request, g, emit);
+        this.checkBackpressure(task.prompt.length);
+        task.cancelled = admission.cancelled;
+        this.tasks.set(id, task);
+        emit({ type: "started", info });
+        this.scheduler.submit(task);
+      })
+      .catch((err: unknown) => {
+        const apiErr = toApiError(err);
+        if (!(err instanceof ApiError)) this.log("error", "request failed before admission", { id, err: String(err) });
+        emit({ type: "failed", error: apiErr.toJSON() });
+      })
+      .finally(() => this.admitting.delete(id));
+  }
+
+  /**
+   * A bounded wait queue: past it a request gets a 429 with Retry-After at once instead of
+   * waiting without end (what llama-server and, until recently, vLLM do).
+   */
+  private checkBackpressure(promptTokens: number): void {
+    const { maxQueuedRequests, maxQueuedTokens } = this.init.limits;
+    const { queued, queuedTokens } = this.scheduler.snapshot();
+    const overRequests = maxQueuedRequests > 0 && queued >= maxQueuedRequests;
+    const overTokens = maxQueuedTokens > 0 && queued > 0 && queuedTokens + promptTokens > maxQueuedTokens;
+    if (overRequests || overTokens) {
+      throw new ApiError(
+        429,
+        "rate_limit_error",
+        `The server is at capacity: ${queued} requests (${queuedTokens} prompt tokens) are already waiting for a sequence; retry shortly`,
+        { code: "server_busy", headers: { "retry-after": "2" } },
+      );
     }
   }
 
@@ -104,6 +152,8 @@ export class Engine {
   }
 
   cancel(id: number): void {
+    const admission = this.admitting.get(id);
+    if (admission) admission.cancelled = true;
     const task = this.tasks.get(id);
     if (task) task.cancelled = true;
   }
@@ -116,7 +166,7 @@ export class Engine {
 
   private renderPrompt(request: GenerationRequest, thinking: boolean): string {
     if (!this.template) {
-      throw invalidRequest("This model has no chat template; use /v1/completions", "messages", "chat_template_missing");
+      throw invalidRequest("This model has no chat template, which chat completions need", "messages", "chat_template_missing");
     }
     try {
       return renderChatTemplate(this.template, {
@@ -133,105 +183,57 @@ export class Engine {
     }
   }
 
-  private admit(id: number, request: GenerationRequest, emit: Emit): { task: SlotTask; info: StartedInfo } {
+  private admit(id: number, request: GenerationRequest, grammar: LlamaGrammar | undefined, emit: Emit): { task: Generation; info: StartedInfo } {
     // A template without the switch but whose generation prompt opens <think> always thinks.
     const thinking = this.facts?.supportsThinking
       ? (request.enableThinking ?? this.init.generation.enableThinking)
       : (this.facts?.generationOpensThink ?? false);
-    const promptText = this.renderPrompt(request, thinking);
+    const promptOpensThink = thinking && (this.facts?.generationOpensThink ?? false);
+    // A grammar constrains the answer only, so where the answer starts must be known before the
+    // first token is sampled. With thinking on, a prompt that does not open the thought leaves the
+    // model free to start with `<think>` or not; opening it in the prompt (as newer Qwen3 templates
+    // do) removes the doubt: the model thinks freely, and the grammar applies after `</think>`.
+    const openThought = grammar !== undefined && thinking && !promptOpensThink;
+    const promptText = this.renderPrompt(request, thinking) + (openThought ? THOUGHT_OPEN : "");
+    const startsInReasoning = promptOpensThink || openThought;
     const prompt = this.model.tokenize(promptText, true);
     const contextSize = this.context.contextSize;
     if (request.maxTokens !== undefined && prompt.length + request.maxTokens > contextSize) {
       throw contextLengthExceeded(contextSize, prompt.length, request.maxTokens);
     }
     if (prompt.length >= contextSize) throw contextLengthExceeded(contextSize, prompt.length, 1);
+    const maxPrompt = this.init.limits.maxPromptTokens;
+    if (maxPrompt > 0 && prompt.length > maxPrompt) {
+      throw invalidRequest(`The prompt has ${prompt.length} tokens; this server accepts at most ${maxPrompt} (limits.maxPromptTokens)`, "messages", "limit_exceeded");
+    }
     const maxTokens = request.maxTokens ?? Math.min(this.init.generation.defaultMaxTokens, contextSize - prompt.length);
     const sampling: Required<SamplingParams> = resolveSampling(request.sampling, thinking ? this.init.generation.samplingThinking : this.init.generation.samplingNonThinking);
     this.log("debug", "prompt rendered", { id, requestId: request.requestId, prompt: promptText });
 
-    const detok = new IncrementalDetokenizer((tokens) => this.model.detokenize(tokens as Token[], true));
-    const stops = new StopMatcher(request.stop);
-    const timings = { enqueued: performance.now(), admitted: 0, firstToken: 0 };
-    let completionTokens = 0;
-    const generated: number[] = [];
-    let cachedTokens = 0;
-    // Tokens generated since the last text event (a token can yield no text until its UTF-8 completes).
-    let unreportedTokens = 0;
-    let done = false;
-    const finish = (finishReason: "stop" | "length") => {
-      if (done) return;
-      done = true;
-      const tail = stops.flush();
-      if (tail || unreportedTokens) emit({ type: "text", text: tail, tokens: unreportedTokens });
-      unreportedTokens = 0;
-      const now = performance.now();
-      emit({
-        type: "done",
-        finishReason,
-        completionTokens,
-        cachedTokens,
-        timings: {
-          queueMs: timings.admitted - timings.enqueued,
-          prefillMs: (timings.firstToken || now) - timings.admitted,
-          decodeMs: timings.firstToken ? now - timings.firstToken : 0,
-        },
-      });
-    };
-    const pushText = (text: string): boolean => {
-      if (!text) return false;
-      const out = stops.push(text);
-      if (out.text) {
-        emit({ type: "text", text: out.text, tokens: unreportedTokens });
-        unreportedTokens = 0;
-      }
-      return out.stopped;
-    };
-
-    const task: SlotTask = {
-      prompt,
-      cancelled: false,
-      evaluateOptions: buildEvaluateOptions(sampling, () => generated),
-      onAdmitted: (slotId, reused) => {
-        timings.admitted = performance.now();
-        cachedTokens = reused;
-        this.log("debug", "admitted", { id, slotId, promptTokens: prompt.length, reused });
+    const task = new Generation(
+      {
+        prompt,
+        maxTokens,
+        stop: request.stop,
+        thinking,
+        startsInReasoning,
+        thinkingBudget: request.thinkingBudget ?? this.init.generation.thinkingBudget,
+        grammar,
+        evaluateOptions: (recent) => buildEvaluateOptions(sampling, recent),
+        thoughtClose: this.thoughtClose,
       },
-      onToken: ({ token, eog }) => {
-        if (!timings.firstToken) timings.firstToken = performance.now();
-        if (eog) {
-          pushText(detok.flush());
-          finish("stop");
-          return true;
-        }
-        completionTokens++;
-        unreportedTokens++;
-        generated.push(token);
-        if (pushText(detok.push([token]))) {
-          finish("stop");
-          return true;
-        }
-        if (completionTokens >= maxTokens) {
-          pushText(detok.flush());
-          finish("length");
-          return true;
-        }
-        return false;
+      this.model,
+      emit,
+      {
+        onAdmitted: (slotId, reused) => this.log("debug", "admitted", { id, slotId, promptTokens: prompt.length, reused }),
+        onError: (err) => this.log("error", "generation failed", { id, err: String(err) }),
+        onReleased: () => this.tasks.delete(id),
       },
-      onError: (err) => {
-        this.log("error", "generation failed", { id, err: String(err) });
-        if (!done) {
-          done = true;
-          emit({ type: "failed", error: toApiError(err).toJSON() });
-        }
-      },
-      onReleased: () => {
-        this.tasks.delete(id);
-      },
-    };
+    );
     const info: StartedInfo = {
       promptTokens: prompt.length,
       thinking,
-      startsInReasoning: thinking && (this.facts?.generationOpensThink ?? false),
+      startsInReasoning,
       maxTokens,
     };
     return { task, info };

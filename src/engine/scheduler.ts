@@ -11,14 +11,23 @@ export interface StepResult {
   eog: boolean;
 }
 
+/** A step either evaluated a chunk of the prompt (no token yet) or produced a token. */
+export type StepOutcome = { prefill: true } | (StepResult & { prefill?: false });
+
 export interface Slot {
   readonly id: number;
   /** Tokens this slot's KV cache holds now (kept after a request ends, for prefix reuse). */
   cachedTokens(): readonly number[];
   /** Bind a task: keep the longest common prefix in the KV cache; returns how many prompt tokens are reused. */
   prepare(task: SchedTask): Promise<number>;
-  /** First call evaluates the rest of the prompt; each later call evaluates the last token. */
-  step(): Promise<StepResult>;
+  /** Tokens the next step() evaluates: a prompt chunk while prefilling, then 1. */
+  nextStepTokens(): number;
+  /**
+   * While prefilling, evaluates the next bounded chunk of the prompt, so a long prompt shares
+   * rounds with other sequences' decoding instead of freezing them; the step that evaluates the
+   * last chunk samples the first token, and each later step evaluates the last token.
+   */
+  step(): Promise<StepOutcome>;
   /** End the task's evaluation; the KV cache stays for the next request. */
   release(): Promise<void>;
 }
@@ -39,6 +48,8 @@ export type SlotPhase = "idle" | "prefill" | "decode";
 
 export interface SchedulerSnapshot {
   queued: number;
+  /** Prompt tokens of the queued tasks: what admission still has to evaluate. */
+  queuedTokens: number;
   /** Running requests, including those a slot has not stepped yet. */
   running: number;
   slots: Array<{ id: number; phase: SlotPhase; cachedTokens: number }>;
@@ -60,9 +71,6 @@ export class Scheduler {
   private useCounter = 0;
   private running: Promise<void> | null = null;
 
-  /** Prompt tokens each admitted slot still has to evaluate in its first step. */
-  private readonly pendingPrompt = new Map<number, number>();
-
   /** `onRound` sees the tokens evaluated by each round's single batched decode. */
   constructor(
     private readonly slots: readonly Slot[],
@@ -79,6 +87,7 @@ export class Scheduler {
   snapshot(): SchedulerSnapshot {
     return {
       queued: this.queue.length,
+      queuedTokens: this.queue.reduce((sum, t) => sum + t.prompt.length, 0),
       running: this.active.size,
       slots: this.slots.map((s) => ({
         id: s.id,
@@ -138,7 +147,6 @@ export class Scheduler {
       this.lastUsed.set(slot.id, ++this.useCounter);
       try {
         const reused = await slot.prepare(task);
-        this.pendingPrompt.set(slot.id, task.prompt.length - reused);
         this.active.set(slot.id, task);
         task.onAdmitted(slot.id, reused);
       } catch (err) {
@@ -153,23 +161,24 @@ export class Scheduler {
     const live = entries.filter(([, t]) => !t.cancelled);
     await Promise.all(entries.filter(([, t]) => t.cancelled).map(([s]) => this.finish(s)));
     // Issue every step synchronously, in ascending slot order, before awaiting any of them.
+    const batchTokens = live.reduce((sum, [slot]) => sum + slot.nextStepTokens(), 0);
     const steps = live.map(([slot]) => slot.step());
-    this.onRound(
-      live.reduce((sum, [slot]) => sum + (this.pendingPrompt.get(slot.id) ?? 1), 0),
-      live.length,
-    );
-    for (const [slot] of live) this.pendingPrompt.delete(slot.id);
+    this.onRound(batchTokens, live.length);
     const results = await Promise.allSettled(steps);
     const finished: Slot[] = [];
     results.forEach((r, i) => {
       const [slot, task] = live[i]!;
-      this.decoding.add(slot.id);
       if (r.status === "rejected") {
         task.onError(r.reason);
         finished.push(slot);
-      } else if (task.cancelled || task.onToken(r.value)) {
-        finished.push(slot);
+        return;
       }
+      if (r.value.prefill) {
+        if (task.cancelled) finished.push(slot);
+        return;
+      }
+      this.decoding.add(slot.id);
+      if (task.cancelled || task.onToken(r.value)) finished.push(slot);
     });
     await Promise.all(finished.map((s) => this.finish(s)));
   }
@@ -178,7 +187,6 @@ export class Scheduler {
     const task = this.active.get(slot.id);
     this.active.delete(slot.id);
     this.decoding.delete(slot.id);
-    this.pendingPrompt.delete(slot.id);
     try {
       await slot.release();
     } finally {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { Scheduler, commonPrefixLength, type SchedTask, type Slot, type StepResult } from "../../src/engine/scheduler.js";
+import { Scheduler, commonPrefixLength, type SchedTask, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
 
 /** A fake engine: records which slots stepped in each tick (one tick = one llama_decode batch). */
 class FakeEngine {
@@ -19,8 +19,14 @@ class FakeSlot implements Slot {
   cache: number[] = [];
   private script: number[] = [];
   private pos = 0;
+  private pendingPrompt = 0;
   failAt = -1;
-  constructor(readonly id: number, private readonly engine: FakeEngine, private readonly outputs: Map<SchedTask, number[]>) {}
+  constructor(
+    readonly id: number,
+    private readonly engine: FakeEngine,
+    private readonly outputs: Map<SchedTask, number[]>,
+    private readonly chunk: number,
+  ) {}
   cachedTokens() {
     return this.cache;
   }
@@ -29,10 +35,19 @@ class FakeSlot implements Slot {
     this.cache = [...task.prompt];
     this.script = this.outputs.get(task) ?? [];
     this.pos = 0;
+    this.pendingPrompt = task.prompt.length - reused;
     return reused;
   }
-  step(): Promise<StepResult> {
+  nextStepTokens() {
+    return this.pendingPrompt > 0 ? Math.min(this.pendingPrompt, this.chunk) : 1;
+  }
+  step(): Promise<StepOutcome> {
     this.engine.step(this.id);
+    if (this.pendingPrompt > this.chunk) {
+      this.pendingPrompt -= this.chunk;
+      return Promise.resolve({ prefill: true });
+    }
+    this.pendingPrompt = 0;
     if (this.pos === this.failAt) return Promise.reject(new Error("decode failed"));
     const token = this.script[this.pos++];
     return Promise.resolve(token === undefined ? { token: 0, eog: true } : { token, eog: false });
@@ -56,7 +71,7 @@ function task(prompt: number[], maxTokens = 100) {
       t.slot = slotId;
       t.reused = reused;
     },
-    onToken(r: StepResult) {
+    onToken(r: { token: number; eog: boolean }) {
       if (r.eog) return true;
       t.tokens.push(r.token);
       return t.tokens.length >= maxTokens;
@@ -72,10 +87,10 @@ function task(prompt: number[], maxTokens = 100) {
   return t;
 }
 
-function setup(nSlots: number) {
+function setup(nSlots: number, chunk = 1000) {
   const engine = new FakeEngine();
   const outputs = new Map<SchedTask, number[]>();
-  const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs));
+  const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs, chunk));
   const rounds: Array<[number, number]> = [];
   const scheduler = new Scheduler([...slots].reverse(), (tokens, sequences) => rounds.push([tokens, sequences]));
   return { engine, outputs, slots, scheduler, rounds };
@@ -167,6 +182,23 @@ describe("Scheduler", () => {
     await Promise.all([a.done, b.done]);
     // a evaluates 5 prompt tokens; b reuses 3 cached ones and evaluates 1; then one token each.
     expect(rounds).toEqual([[6, 2], [2, 2], [2, 2]]);
+  });
+
+  it("prefills a long prompt in chunks that share rounds with another sequence's decoding", async () => {
+    const { outputs, scheduler, rounds } = setup(2, 4);
+    const decoding = task([1]);
+    outputs.set(decoding, [1, 2, 3, 4, 5, 6]);
+    scheduler.submit(decoding);
+    const long = task(Array.from({ length: 10 }, (_, i) => 100 + i));
+    outputs.set(long, [9]);
+    scheduler.submit(long);
+    await Promise.all([decoding.done, long.done]);
+    expect(long.tokens).toEqual([9]);
+    expect(decoding.tokens).toEqual([1, 2, 3, 4, 5, 6]);
+    // The 10-token prompt went in chunks of 4, 4, 2 while the other slot decoded one token a round.
+    const withLong = rounds.filter(([, seqs]) => seqs === 2).map(([tokens]) => tokens);
+    expect(withLong.slice(0, 3)).toEqual([5, 5, 3]);
+    expect(Math.max(...rounds.map(([t]) => t))).toBeLessThanOrEqual(5);
   });
 
   it("fails only the task whose step throws; the others continue", async () => {
