@@ -1,0 +1,492 @@
+/**
+ * npm run bench -- [options]
+ *
+ * Runs edgellm and llama.cpp's llama-server (built from the same bundled llama.cpp by
+ * scripts/build-llama-server.sh) one after the other on the same model, threads, slots and
+ * context, with the same streaming load, and prints side-by-side tables with ratios:
+ * aggregate output tok/s, TTFT and inter-token latency percentiles at each concurrency, a
+ * shared-prefix workload (long system prompt, several users, short questions) with edgellm's
+ * prefix reuse on and off, peak RSS of each server's process tree, and llama-bench's pp/tg as the
+ * single-stream ceiling. Loopback only; every process it starts is stopped before it exits.
+ *
+ * Options (defaults finish in a few minutes on 2 cores):
+ *   --model <file.gguf>          default: the synthesized qwen3-0.6b q8_0 (made once under models/)
+ *   --servers edgellm,llama-server
+ *   --concurrency 1,4,8          client concurrency levels
+ *   --requests <n>               requests per level (default: max(4, 2 x C))
+ *   --prompt-tokens 128          user prompt length (exact, Qwen3 tokenizer; the template adds ~10)
+ *   --max-tokens 64              fixed max_tokens (ignore_eos for llama-server; edgellm's early stops are counted)
+ *   --system-prompt-tokens 0     a system prompt shared by every request of the concurrency runs
+ *   --slots 8 --ctx-size 1536 --threads 2    per server (llama-server gets -np slots -c slots x ctx-size)
+ *   --flash-attn auto            llama-server -fa (node-llama-cpp passes "auto" too: on for the CPU)
+ *   --prefix-tokens 1000 --prefix-users 8 --prefix-questions 2 --question-tokens 24 --prefix-max-tokens 32
+ *   --bench-pp 512 --bench-tg 128 --bench-reps 3   llama-bench -p/-n/-r (run with -fa 0,1)
+ *   --sequential                 run all of one server's workloads, stop it, then the other's (default:
+ *                                both up, each workload on one then the other, order swapped each time)
+ *   --no-shared-prefix --no-llama-bench --skip-warmup
+ *   --prefix-off-set key=value   edgellm config that disables prefix reuse (repeatable). Without it the
+ *                                "reuse off" run gives every request a unique first line, so no prefix can match.
+ *   --edgellm-set key=value      extra edgellm config (repeatable)
+ *   --llama-server-args "..."    extra llama-server arguments
+ *   --llama-bin <dir>            default vendor-build/llama.cpp/build/bin
+ *   --out <dir>                  logs and results.json (default /tmp/edgellm-bench-<time>)
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { ensureSyntheticModel } from "../src/models/synthetic/index.js";
+import { runLoad, streamChat, summarize, type RequestSpec, type Summary } from "./bench/load.js";
+import { textOfTokens } from "./bench/prompts.js";
+import { freePort, startServer, stopAllOnExit, type RunningServer, type ServerSpec } from "./bench/servers.js";
+import { fmt, mib, ratio, table } from "./bench/stats.js";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const MODEL_ALIAS = "bench";
+type ServerName = "edgellm" | "llama-server";
+
+const { values: opt } = parseArgs({
+  options: {
+    model: { type: "string" },
+    servers: { type: "string", default: "edgellm,llama-server" },
+    concurrency: { type: "string", default: "1,4,8" },
+    requests: { type: "string" },
+    "prompt-tokens": { type: "string", default: "128" },
+    "max-tokens": { type: "string", default: "64" },
+    "system-prompt-tokens": { type: "string", default: "0" },
+    slots: { type: "string", default: "8" },
+    "ctx-size": { type: "string", default: "1536" },
+    threads: { type: "string", default: "2" },
+    "flash-attn": { type: "string", default: "auto" },
+    "prefix-tokens": { type: "string", default: "1000" },
+    "prefix-users": { type: "string", default: "8" },
+    "prefix-questions": { type: "string", default: "2" },
+    "question-tokens": { type: "string", default: "24" },
+    "prefix-max-tokens": { type: "string", default: "32" },
+    "no-shared-prefix": { type: "boolean", default: false },
+    "no-llama-bench": { type: "boolean", default: false },
+    "bench-pp": { type: "string", default: "512" },
+    "bench-tg": { type: "string", default: "128" },
+    "bench-reps": { type: "string", default: "3" },
+    "skip-warmup": { type: "boolean", default: false },
+    sequential: { type: "boolean", default: false },
+    "prefix-off-set": { type: "string", multiple: true, default: [] },
+    "edgellm-set": { type: "string", multiple: true, default: [] },
+    "llama-server-args": { type: "string", default: "" },
+    "llama-bin": { type: "string", default: path.join(ROOT, "vendor-build/llama.cpp/build/bin") },
+    out: { type: "string" },
+  },
+  strict: true,
+});
+
+const int = (name: keyof typeof opt): number => {
+  const n = Number(opt[name]);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer`);
+  return n;
+};
+const cfg = {
+  servers: opt.servers!.split(",").map((s) => s.trim()) as ServerName[],
+  levels: opt.concurrency!.split(",").map(Number),
+  requests: opt.requests === undefined ? null : int("requests"),
+  promptTokens: int("prompt-tokens"),
+  maxTokens: int("max-tokens"),
+  systemTokens: int("system-prompt-tokens"),
+  slots: int("slots"),
+  ctxSize: int("ctx-size"),
+  threads: int("threads"),
+  flashAttn: opt["flash-attn"]!,
+  prefixTokens: int("prefix-tokens"),
+  prefixUsers: int("prefix-users"),
+  prefixQuestions: int("prefix-questions"),
+  questionTokens: int("question-tokens"),
+  prefixMaxTokens: int("prefix-max-tokens"),
+  sharedPrefix: !opt["no-shared-prefix"],
+  llamaBench: !opt["no-llama-bench"],
+  warmup: !opt["skip-warmup"],
+};
+for (const s of cfg.servers) if (s !== "edgellm" && s !== "llama-server") throw new Error(`unknown server '${s}'`);
+const outDir = opt.out ?? path.join(os.tmpdir(), `edgellm-bench-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+mkdirSync(outDir, { recursive: true });
+const llamaServerBin = path.join(opt["llama-bin"]!, "llama-server");
+const llamaBenchBin = path.join(opt["llama-bin"]!, "llama-bench");
+
+function log(msg: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+}
+
+// ---- workloads --------------------------------------------------------------------------
+
+const systemPrompt = cfg.systemTokens > 0 ? textOfTokens(cfg.systemTokens, 7) : "";
+const requestsFor = (c: number) => cfg.requests ?? Math.max(4, 2 * c);
+
+function concurrencyJobs(c: number): RequestSpec[][] {
+  return Array.from({ length: requestsFor(c) }, (_, i) => {
+    const seed = c * 1000 + i;
+    const messages: RequestSpec["messages"] = [];
+    if (systemPrompt) messages.push({ role: "system", content: systemPrompt });
+    messages.push({ role: "user", content: textOfTokens(cfg.promptTokens, seed) });
+    return [{ messages, maxTokens: cfg.maxTokens, seed }];
+  });
+}
+
+const sharedSystem = textOfTokens(cfg.prefixTokens, 424242);
+/** One job per user, questions in sequence; `unique` breaks every prefix (first line differs). */
+function sharedPrefixJobs(unique: boolean, round: number): RequestSpec[][] {
+  return Array.from({ length: cfg.prefixUsers }, (_, u) =>
+    Array.from({ length: cfg.prefixQuestions }, (_, q) => {
+      const seed = 90_000 + round * 1000 + u * 10 + q;
+      const system = unique ? `Session ${seed}.\n${sharedSystem}` : sharedSystem;
+      return {
+        messages: [
+          { role: "system" as const, content: system },
+          { role: "user" as const, content: textOfTokens(cfg.questionTokens, seed) },
+        ],
+        maxTokens: cfg.prefixMaxTokens,
+        seed,
+      };
+    }),
+  );
+}
+
+// ---- servers -------------------------------------------------------------------------------
+
+const running = new Set<RunningServer>();
+stopAllOnExit(running);
+
+function edgellmSpec(model: string, port: number, extraSet: string[], tag: string): ServerSpec {
+  const args = [
+    "--import", "tsx", "src/cli.ts",
+    "--model", model, "--alias", MODEL_ALIAS, "--port", String(port),
+    "--parallel", String(cfg.slots), "--ctx-size", String(cfg.ctxSize), "--threads", String(cfg.threads),
+    "--log-level", "warn",
+    ...[...opt["edgellm-set"]!, ...extraSet].flatMap((kv) => ["--set", kv]),
+  ];
+  return { name: `edgellm${tag}`, command: process.execPath, args, cwd: ROOT, logFile: path.join(outDir, `edgellm${tag}.log`), port };
+}
+
+function llamaServerSpec(model: string, port: number): ServerSpec {
+  const args = [
+    "-m", model, "--alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", String(port),
+    "-t", String(cfg.threads), "-tb", String(cfg.threads),
+    "-np", String(cfg.slots), "-c", String(cfg.slots * cfg.ctxSize),
+    "-cb", "-fa", cfg.flashAttn, "--no-kv-unified",
+    ...opt["llama-server-args"]!.split(/\s+/).filter(Boolean),
+  ];
+  return { name: "llama-server", command: llamaServerBin, args, cwd: ROOT, logFile: path.join(outDir, "llama-server.log"), port };
+}
+
+function commandLine(spec: ServerSpec): string {
+  const rel = (a: string) => (a.startsWith(ROOT + "/") ? path.relative(ROOT, a) : a);
+  return [spec.command === process.execPath ? "node" : rel(spec.command), ...spec.args.map(rel)].join(" ");
+}
+
+interface ServerResult {
+  name: string;
+  command: string;
+  loadS: number;
+  levels: Array<{ c: number; summary: Summary }>;
+  prefix?: Summary;
+  prefixOff?: Summary;
+  peakRssBytes: number;
+  hwmSumBytes: number;
+}
+
+async function withServer<T>(spec: ServerSpec, fn: (s: RunningServer) => Promise<T>): Promise<{ value: T; server: RunningServer }> {
+  log(`starting ${spec.name}: ${commandLine(spec)}`);
+  const server = await startServer(spec);
+  running.add(server);
+  log(`${spec.name} ready in ${(server.loadMs / 1000).toFixed(1)} s`);
+  try {
+    return { value: await fn(server), server };
+  } finally {
+    await server.stop();
+    running.delete(server);
+    log(`${spec.name} stopped; peak RSS ${mib(server.rss.peakBytes)} MiB`);
+  }
+}
+
+async function warmup(baseURL: string): Promise<void> {
+  if (!cfg.warmup) return;
+  const r = await streamChat({ baseURL, model: MODEL_ALIAS }, { messages: [{ role: "user", content: textOfTokens(16, 1) }], maxTokens: 8, seed: 1 });
+  if (!r.ok) throw new Error(`warm-up request failed: ${r.error}`);
+}
+
+function describe(s: Summary): string {
+  return `${fmt(s.outTokS)} tok/s, TTFT p50 ${fmt(s.ttftP50, 0)} ms, ITL p50 ${fmt(s.itlP50, 0)} ms, ${s.failed} failed, ${s.earlyStop} early stop`;
+}
+
+function specFor(name: ServerName, model: string, port: number): ServerSpec {
+  return name === "edgellm" ? edgellmSpec(model, port, [], "") : llamaServerSpec(model, port);
+}
+
+function newResult(name: ServerName, spec: ServerSpec): ServerResult {
+  return { name, command: commandLine(spec), loadS: 0, levels: [], peakRssBytes: 0, hwmSumBytes: 0 };
+}
+
+const separateOffRun = () => opt["prefix-off-set"]!.length > 0;
+
+async function runLevel(name: ServerName, srv: RunningServer, result: ServerResult, c: number): Promise<void> {
+  log(`${name}: C=${c}, ${requestsFor(c)} requests`);
+  const summary = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, concurrencyJobs(c), c));
+  result.levels.push({ c, summary });
+  log(`${name}: C=${c}: ${describe(summary)}`);
+}
+
+async function runPrefix(name: ServerName, srv: RunningServer, result: ServerResult): Promise<void> {
+  const lo = { baseURL: srv.baseURL, model: MODEL_ALIAS };
+  log(`${name}: shared prefix (${cfg.prefixTokens}-token system prompt, ${cfg.prefixUsers} users x ${cfg.prefixQuestions} questions)`);
+  result.prefix = summarize(await runLoad(lo, sharedPrefixJobs(false, 1), cfg.prefixUsers));
+  log(`${name}: shared prefix: ${describe(result.prefix)}, cached ${result.prefix.cachedTokens} of ${result.prefix.promptTokens} prompt tokens`);
+}
+
+async function runPrefixOff(name: ServerName, srv: RunningServer, result: ServerResult): Promise<void> {
+  result.prefixOff = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, sharedPrefixJobs(true, 2), cfg.prefixUsers));
+  log(`${name}: shared prefix, reuse off (unique first line): ${describe(result.prefixOff)}`);
+}
+
+/** With --prefix-off-set: a separate edgellm started with prefix reuse disabled by config. */
+async function runPrefixOffServer(model: string, result: ServerResult): Promise<void> {
+  const offSpec = edgellmSpec(model, await freePort(), opt["prefix-off-set"]!, "-prefix-off");
+  await withServer(offSpec, async (srv) => {
+    await warmup(srv.baseURL);
+    result.prefixOff = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, sharedPrefixJobs(false, 1), cfg.prefixUsers));
+    log(`edgellm: shared prefix, reuse off (${opt["prefix-off-set"]!.join(" ")}): ${describe(result.prefixOff)}`);
+  });
+}
+
+/** One server at a time: start it, run every workload, stop it. */
+async function benchSequential(model: string): Promise<ServerResult[]> {
+  const results: ServerResult[] = [];
+  for (const name of cfg.servers) {
+    const spec = specFor(name, model, await freePort());
+    const result = newResult(name, spec);
+    const { server } = await withServer(spec, async (srv) => {
+      result.loadS = srv.loadMs / 1000;
+      await warmup(srv.baseURL);
+      for (const c of cfg.levels) await runLevel(name, srv, result, c);
+      if (cfg.sharedPrefix) {
+        await runPrefix(name, srv, result);
+        if (name === "edgellm" && !separateOffRun()) await runPrefixOff(name, srv, result);
+      }
+    });
+    result.peakRssBytes = server.rss.peakBytes;
+    result.hwmSumBytes = server.rss.hwmSumBytes;
+    if (name === "edgellm" && separateOffRun() && cfg.sharedPrefix) await runPrefixOffServer(model, result);
+    results.push(result);
+  }
+  return results;
+}
+
+/**
+ * Both servers up (started one after the other), each workload run on one then the other,
+ * the order swapped every workload: on a machine shared with other work, load that comes and
+ * goes then hits both sides alike instead of whichever server happened to be running.
+ */
+async function benchInterleaved(model: string): Promise<ServerResult[]> {
+  const up: Array<{ name: ServerName; srv: RunningServer; result: ServerResult }> = [];
+  try {
+    for (const name of cfg.servers) {
+      const spec = specFor(name, model, await freePort());
+      log(`starting ${spec.name}: ${commandLine(spec)}`);
+      const srv = await startServer(spec);
+      running.add(srv);
+      log(`${spec.name} ready in ${(srv.loadMs / 1000).toFixed(1)} s`);
+      const result = newResult(name, spec);
+      result.loadS = srv.loadMs / 1000;
+      up.push({ name, srv, result });
+      await warmup(srv.baseURL);
+    }
+    let turn = 0;
+    const inTurn = () => (turn++ % 2 === 0 ? up : [...up].reverse());
+    for (const c of cfg.levels) for (const u of inTurn()) await runLevel(u.name, u.srv, u.result, c);
+    if (cfg.sharedPrefix) {
+      for (const u of inTurn()) await runPrefix(u.name, u.srv, u.result);
+      const e = up.find((u) => u.name === "edgellm");
+      if (e && !separateOffRun()) await runPrefixOff(e.name, e.srv, e.result);
+    }
+  } finally {
+    for (const u of up) {
+      await u.srv.stop();
+      running.delete(u.srv);
+      u.result.peakRssBytes = u.srv.rss.peakBytes;
+      u.result.hwmSumBytes = u.srv.rss.hwmSumBytes;
+      log(`${u.srv.spec.name} stopped; peak RSS ${mib(u.srv.rss.peakBytes)} MiB`);
+    }
+  }
+  const e = up.find((u) => u.name === "edgellm");
+  if (e && separateOffRun() && cfg.sharedPrefix) await runPrefixOffServer(model, e.result);
+  return up.map((u) => u.result);
+}
+
+// ---- llama-bench ---------------------------------------------------------------------------
+
+interface LlamaBenchRow {
+  test: string;
+  fa: string;
+  tokS: number;
+  stddev: number;
+}
+
+function runLlamaBench(model: string): { rows: LlamaBenchRow[]; command: string } {
+  const args = ["-m", model, "-t", String(cfg.threads), "-p", opt["bench-pp"]!, "-n", opt["bench-tg"]!, "-r", opt["bench-reps"]!, "-fa", "0,1", "-o", "json"];
+  const command = `${path.relative(ROOT, llamaBenchBin)} ${args.map((a) => (a.startsWith(ROOT + "/") ? path.relative(ROOT, a) : a)).join(" ")}`;
+  log(`llama-bench: ${command}`);
+  const res = spawnSync(llamaBenchBin, args, { encoding: "utf8", maxBuffer: 16 << 20 });
+  writeFileSync(path.join(outDir, "llama-bench.log"), `${res.stderr}\n${res.stdout}`);
+  if (res.status !== 0) throw new Error(`llama-bench failed (${res.status}); see ${outDir}/llama-bench.log`);
+  const json = JSON.parse(res.stdout) as Array<{ n_prompt: number; n_gen: number; avg_ts: number; stddev_ts: number; flash_attn?: boolean | number | string }>;
+  const rows = json.map((r) => ({
+    test: r.n_prompt > 0 ? `pp${r.n_prompt}` : `tg${r.n_gen}`,
+    fa: String(r.flash_attn === true || r.flash_attn === 1 || r.flash_attn === "enabled" || r.flash_attn === "on" ? "on" : "off"),
+    tokS: r.avg_ts,
+    stddev: r.stddev_ts,
+  }));
+  return { rows, command };
+}
+
+// ---- report --------------------------------------------------------------------------------
+
+function machineLine(): string {
+  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+  const [l1, l5] = os.loadavg();
+  let tag = "";
+  try {
+    tag = JSON.parse(readFileSync(path.join(ROOT, "node_modules/node-llama-cpp/llama/llama.cpp.info.json"), "utf8")).tag as string;
+  } catch {
+    tag = "?";
+  }
+  const nlc = JSON.parse(readFileSync(path.join(ROOT, "node_modules/node-llama-cpp/package.json"), "utf8")).version as string;
+  let pressure = "";
+  try {
+    // share of time some runnable task waited for a CPU: other work on the machine
+    pressure = `, CPU pressure ${/avg60=([\d.]+)/.exec(readFileSync("/proc/pressure/cpu", "utf8"))?.[1] ?? "?"}% (60 s)`;
+  } catch {
+    // no PSI on this kernel
+  }
+  return `${cpu}, ${os.cpus().length} cores, load average ${l1!.toFixed(1)}/${l5!.toFixed(1)} (1/5 min)${pressure}; node ${process.version}, node-llama-cpp ${nlc}, llama.cpp ${tag}`;
+}
+
+function report(results: ServerResult[], bench: ReturnType<typeof runLlamaBench> | null, model: string, startLoad: string): string {
+  const e = results.find((r) => r.name === "edgellm");
+  const l = results.find((r) => r.name === "llama-server");
+  const out: string[] = [];
+  const argv = process.argv.slice(2);
+  out.push(`command: npm run bench${argv.length ? ` -- ${argv.join(" ")}` : ""}`);
+  out.push(`model: ${path.relative(ROOT, model)} (${mib(Number(execFileSync("stat", ["-c", "%s", model], { encoding: "utf8" })))} MiB)`);
+  out.push(`machine at start: ${startLoad}`);
+  out.push(`machine at end:   ${machineLine()}`);
+  out.push(
+    `workload: ${cfg.slots} slots x ${cfg.ctxSize} ctx, ${cfg.threads} threads, prompt ${cfg.promptTokens} tokens` +
+      `${cfg.systemTokens ? ` + shared system ${cfg.systemTokens}` : ""}, max_tokens ${cfg.maxTokens}, N = ${cfg.requests ?? "max(4, 2C)"} per level, streaming, ` +
+      (opt.sequential ? "one server at a time" : "both servers up, workloads alternated between them"),
+  );
+  for (const r of results) out.push(`${r.name}: ${r.command}`);
+  out.push("");
+
+  const header = ["C", "metric", "edgellm", "llama-server", "edgellm / llama-server"];
+  const rows: string[][] = [];
+  const notes: string[] = [];
+  for (const c of cfg.levels) {
+    const es = e?.levels.find((x) => x.c === c)?.summary;
+    const ls = l?.levels.find((x) => x.c === c)?.summary;
+    const metric = (label: string, pick: (s: Summary) => number, digits: number, better: "higher" | "lower") => {
+      const a = es ? pick(es) : Number.NaN;
+      const b = ls ? pick(ls) : Number.NaN;
+      rows.push([String(c), `${label} (${better} is better)`, fmt(a, digits), fmt(b, digits), ratio(a, b)]);
+    };
+    metric("output tok/s", (s) => s.outTokS, 1, "higher");
+    metric("TTFT p50 ms", (s) => s.ttftP50, 0, "lower");
+    metric("TTFT p99 ms", (s) => s.ttftP99, 0, "lower");
+    metric("ITL p50 ms", (s) => s.itlP50, 1, "lower");
+    metric("ITL p99 ms", (s) => s.itlP99, 1, "lower");
+    metric("decode tok/s per request", (s) => s.decodeTokS, 1, "higher");
+    const note = (n: string, s: Summary | undefined) =>
+      s ? `${n}: ${s.requests} req, ${s.outputTokens} out tok, ${s.failed} failed, ${s.earlyStop} stopped before max_tokens, wall ${fmt(s.wallS, 1)} s` : "";
+    notes.push(`C=${c}: ${[note("edgellm", es), note("llama-server", ls)].filter(Boolean).join("; ")}`);
+  }
+  out.push("Concurrency runs");
+  out.push(table(header, rows, 2));
+  out.push(...notes);
+  out.push("");
+
+  if (cfg.sharedPrefix) {
+    const prow = (label: string, s: Summary | undefined) =>
+      s
+        ? [label, fmt(s.ttftP50, 0), fmt(s.ttftP99, 0), fmt(s.outTokS, 1), fmt(s.wallS, 1), `${s.cachedTokens}/${s.promptTokens}`, `${s.failed}`]
+        : [label, "-", "-", "-", "-", "-", "-"];
+    out.push(
+      `Shared prefix: ${cfg.prefixTokens}-token system prompt, ${cfg.prefixUsers} concurrent users x ${cfg.prefixQuestions} questions of ${cfg.questionTokens} tokens, max_tokens ${cfg.prefixMaxTokens}`,
+    );
+    out.push(
+      table(
+        ["run", "TTFT p50 ms", "TTFT p99 ms", "out tok/s", "wall s", "cached/prompt tok", "failed"],
+        [
+          prow("edgellm, prefix reuse on", e?.prefix),
+          prow(`edgellm, prefix reuse off${opt["prefix-off-set"]!.length ? "" : " (unique first line)"}`, e?.prefixOff),
+          prow("llama-server (cache_prompt, default)", l?.prefix),
+        ],
+      ),
+    );
+    out.push(
+      `TTFT p50 edgellm on/off: ${ratio(e?.prefix?.ttftP50 ?? NaN, e?.prefixOff?.ttftP50 ?? NaN)} (target <= 0.50); ` +
+        `edgellm on / llama-server: ${ratio(e?.prefix?.ttftP50 ?? NaN, l?.prefix?.ttftP50 ?? NaN)}`,
+    );
+    out.push("");
+  }
+
+  out.push("Peak RSS of each server's process tree (MiB; sampled every 200 ms / sum of per-process VmHWM)");
+  out.push(
+    table(
+      ["server", "peak RSS", "sum VmHWM", "load s"],
+      results.map((r) => [r.name, mib(r.peakRssBytes), mib(r.hwmSumBytes), fmt(r.loadS, 1)]),
+    ),
+  );
+  out.push("");
+
+  if (bench) {
+    out.push(`Single stream: ${bench.command}`);
+    const tg = (fa: string) => bench.rows.find((r) => r.test.startsWith("tg") && r.fa === fa)?.tokS ?? Number.NaN;
+    const matchedFa = cfg.flashAttn === "off" ? "off" : "on";
+    const e1 = e?.levels.find((x) => x.c === 1)?.summary.decodeTokS ?? Number.NaN;
+    const l1 = l?.levels.find((x) => x.c === 1)?.summary.decodeTokS ?? Number.NaN;
+    out.push(
+      table(
+        ["measure", "tok/s", `vs llama-bench tg (fa ${matchedFa})`],
+        [
+          ...bench.rows.map((r) => [`llama-bench ${r.test} fa ${r.fa}`, `${fmt(r.tokS, 1)} ± ${fmt(r.stddev, 1)}`, ""]),
+          ["edgellm C=1 decode (1000 / TPOT)", fmt(e1, 1), ratio(e1, tg(matchedFa))],
+          ["llama-server C=1 decode (1000 / TPOT)", fmt(l1, 1), ratio(l1, tg(matchedFa))],
+        ],
+      ),
+    );
+  }
+  return out.join("\n");
+}
+
+// ---- main ----------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const model = opt.model
+    ? path.resolve(opt.model)
+    : await ensureSyntheticModel({ kind: "preset", preset: "qwen3-0.6b", quant: "q8_0" }, path.join(ROOT, "models"));
+  if (cfg.servers.includes("llama-server") && !existsSync(llamaServerBin)) {
+    throw new Error(`${llamaServerBin} not found: run \`npm run build:llama-server\` first (LLAMA_CPU=host builds only this CPU's variant, in less than half the time)`);
+  }
+  const startLoad = machineLine();
+  log(`model ${model}; logs in ${outDir}`);
+  const results = opt.sequential ? await benchSequential(model) : await benchInterleaved(model);
+  let bench: ReturnType<typeof runLlamaBench> | null = null;
+  if (cfg.llamaBench && existsSync(llamaBenchBin)) bench = runLlamaBench(model);
+  else if (cfg.llamaBench) log(`llama-bench not found at ${llamaBenchBin}; skipped`);
+  const text = report(results, bench, model, startLoad);
+  writeFileSync(path.join(outDir, "results.json"), JSON.stringify({ cfg, results, bench }, null, 2));
+  writeFileSync(path.join(outDir, "report.md"), `${text}\n`);
+  process.stdout.write(`${text}\n\n(report and logs: ${outDir})\n`);
+}
+
+main().catch((err) => {
+  log(`failed: ${err instanceof Error ? err.message : String(err)}`);
+  process.exitCode = 1;
+});

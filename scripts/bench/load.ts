@@ -1,0 +1,197 @@
+/**
+ * The load generator: streaming chat completions against an OpenAI-compatible server, timed
+ * per chunk on the client side.
+ */
+import { mean, percentile } from "./stats.js";
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+export interface RequestSpec {
+  messages: ChatMessage[];
+  maxTokens: number;
+  seed: number;
+}
+
+export interface RequestResult {
+  ok: boolean;
+  error?: string;
+  /** Client-side: request sent to first content chunk. */
+  ttftMs: number;
+  e2eMs: number;
+  /** Gaps between successive content chunks after the first. */
+  gapsMs: number[];
+  chunks: number;
+  completionTokens: number;
+  promptTokens: number;
+  cachedTokens: number;
+  finishReason: string | null;
+  maxTokens: number;
+}
+
+export interface LoadResult {
+  results: RequestResult[];
+  wallMs: number;
+}
+
+export interface Summary {
+  requests: number;
+  failed: number;
+  /** Requests that stopped before max_tokens (end of generation or a stop string). */
+  earlyStop: number;
+  outputTokens: number;
+  promptTokens: number;
+  cachedTokens: number;
+  wallS: number;
+  /** Aggregate output tokens per second of wall time. */
+  outTokS: number;
+  ttftP50: number;
+  ttftP99: number;
+  itlP50: number;
+  itlP99: number;
+  /** Mean time per output token after the first: (e2e - ttft) / (tokens - 1), averaged over requests. */
+  tpotMean: number;
+  /** Mean single-request decode rate, 1000 / tpot. */
+  decodeTokS: number;
+}
+
+export interface LoadOptions {
+  baseURL: string;
+  model: string;
+  /** Extra fields for every request body. */
+  extraBody?: Record<string, unknown>;
+  timeoutMs?: number;
+}
+
+export async function streamChat(opts: LoadOptions, spec: RequestSpec): Promise<RequestResult> {
+  const body = {
+    model: opts.model,
+    messages: spec.messages,
+    max_tokens: spec.maxTokens,
+    stream: true,
+    stream_options: { include_usage: true },
+    // Same sampling on every server; thinking off so both render the same generation prompt.
+    temperature: 0.7,
+    top_p: 0.8,
+    top_k: 20,
+    seed: spec.seed,
+    chat_template_kwargs: { enable_thinking: false },
+    // llama-server: generate exactly max_tokens. edgellm ignores it: actual tokens are counted.
+    ignore_eos: true,
+    ...opts.extraBody,
+  };
+  const result: RequestResult = {
+    ok: false,
+    ttftMs: Number.NaN,
+    e2eMs: Number.NaN,
+    gapsMs: [],
+    chunks: 0,
+    completionTokens: 0,
+    promptTokens: 0,
+    cachedTokens: 0,
+    finishReason: null,
+    maxTokens: spec.maxTokens,
+  };
+  const t0 = performance.now();
+  let last = 0;
+  try {
+    const res = await fetch(`${opts.baseURL}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "text/event-stream" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 600_000),
+    });
+    if (!res.ok || !res.body) {
+      result.error = `HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`;
+      return result;
+    }
+    const decoder = new TextDecoder();
+    let buffer = "";
+    let done = false;
+    for await (const bytes of res.body) {
+      const now = performance.now();
+      buffer += decoder.decode(bytes as Uint8Array, { stream: true });
+      let nl: number;
+      while ((nl = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, nl).trim();
+        buffer = buffer.slice(nl + 1);
+        if (!line.startsWith("data:")) continue; // blank lines, SSE comments (heartbeats), event names
+        const data = line.slice(5).trim();
+        if (data === "[DONE]") {
+          done = true;
+          continue;
+        }
+        const chunk = JSON.parse(data) as {
+          choices?: Array<{ delta?: { content?: string | null; reasoning_content?: string | null }; finish_reason?: string | null }>;
+          usage?: { completion_tokens?: number; prompt_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } } | null;
+          error?: { message?: string };
+        };
+        if (chunk.error) throw new Error(chunk.error.message ?? "stream error");
+        const choice = chunk.choices?.[0];
+        const text = (choice?.delta?.content ?? "") + (choice?.delta?.reasoning_content ?? "");
+        if (text.length > 0) {
+          if (result.chunks === 0) result.ttftMs = now - t0;
+          else result.gapsMs.push(now - last);
+          last = now;
+          result.chunks++;
+        }
+        if (choice?.finish_reason) result.finishReason = choice.finish_reason;
+        if (chunk.usage) {
+          result.completionTokens = chunk.usage.completion_tokens ?? 0;
+          result.promptTokens = chunk.usage.prompt_tokens ?? 0;
+          result.cachedTokens = chunk.usage.prompt_tokens_details?.cached_tokens ?? 0;
+        }
+      }
+    }
+    result.e2eMs = performance.now() - t0;
+    if (result.completionTokens === 0) result.completionTokens = result.chunks;
+    result.ok = done || result.finishReason !== null;
+    if (!result.ok) result.error = "stream ended without [DONE]";
+  } catch (err) {
+    result.error = (err as Error).message;
+  }
+  return result;
+}
+
+/**
+ * Runs `jobs` (each a list of requests sent one after the other, like one user's conversation)
+ * with `concurrency` workers pulling jobs from a shared queue.
+ */
+export async function runLoad(opts: LoadOptions, jobs: RequestSpec[][], concurrency: number): Promise<LoadResult> {
+  const queue = [...jobs];
+  const results: RequestResult[] = [];
+  const t0 = performance.now();
+  const worker = async () => {
+    for (let job = queue.shift(); job; job = queue.shift()) {
+      for (const spec of job) results.push(await streamChat(opts, spec));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
+  return { results, wallMs: performance.now() - t0 };
+}
+
+export function summarize(load: LoadResult): Summary {
+  const ok = load.results.filter((r) => r.ok);
+  const outputTokens = ok.reduce((a, r) => a + r.completionTokens, 0);
+  const tpots = ok.filter((r) => r.completionTokens > 1).map((r) => (r.e2eMs - r.ttftMs) / (r.completionTokens - 1));
+  const gaps = ok.flatMap((r) => r.gapsMs);
+  const tpotMean = mean(tpots);
+  return {
+    requests: load.results.length,
+    failed: load.results.length - ok.length,
+    earlyStop: ok.filter((r) => r.completionTokens < r.maxTokens).length,
+    outputTokens,
+    promptTokens: ok.reduce((a, r) => a + r.promptTokens, 0),
+    cachedTokens: ok.reduce((a, r) => a + r.cachedTokens, 0),
+    wallS: load.wallMs / 1000,
+    outTokS: outputTokens / (load.wallMs / 1000),
+    ttftP50: percentile(ok.map((r) => r.ttftMs), 50),
+    ttftP99: percentile(ok.map((r) => r.ttftMs), 99),
+    itlP50: percentile(gaps, 50),
+    itlP99: percentile(gaps, 99),
+    tpotMean,
+    decodeTokS: 1000 / tpotMean,
+  };
+}
