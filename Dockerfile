@@ -17,7 +17,10 @@ FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY patches ./patches
-RUN npm ci && npm prune --omit=dev && npm cache clean --force
+# `npm install` rather than `npm ci`: the lockfile cannot list node-llama-cpp's macOS/Windows
+# binary packages (the registry this project is built against does not serve them), and npm ci
+# refuses a lockfile without them. npm install keeps the locked versions and skips them.
+RUN npm install --no-audit --no-fund && npm prune --omit=dev && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
 # tini as PID 1 forwards SIGTERM to the server (graceful drain) and reaps zombies.

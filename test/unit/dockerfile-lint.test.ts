@@ -78,7 +78,10 @@ function hadolintRules(text: string): string[] {
       if (/\|/.test(run.replace(/\|\|/g, "")) && !instructions.some((s) => s.keyword === "SHELL" && s.args.includes("pipefail"))) {
         hit("DL4006", ins, "set the SHELL option -o pipefail before RUN with a pipe in it");
       }
-      if (/\bnpm install\b/.test(run)) hit("DL3016", ins, "use npm ci with the lockfile instead of npm install");
+      // hadolint's DL3016: a package named on `npm install` must carry a version.
+      const npmInstall = /\bnpm (?:install|i)\b([^&;|]*)/.exec(run);
+      const named = (npmInstall?.[1] ?? "").split(/\s+/).filter((w) => w && !w.startsWith("-"));
+      for (const p of named) if (!/@[^/]*\d/.test(p.replace(/^@/, ""))) hit("DL3016", ins, `pin versions in npm install (${p})`);
     }
   }
   const users = instructions.filter((i) => i.keyword === "USER");
@@ -134,13 +137,14 @@ describe("Dockerfile", () => {
       "WORKDIR app",
       "RUN apt-get update && apt-get install curl | tee /tmp/log",
       "ADD . /app",
+      "RUN npm install --no-fund express",
       "COPY --from=nowhere /x /y",
       "CMD node a.js",
       "CMD node b.js",
       "USER root",
     ].join("\n");
     const found = lint(bad).join("\n");
-    for (const id of ["DL3007", "DL3006", "DL3000", "DL3014", "DL3015", "DL3008", "DL3009", "DL4006", "DL3020", "DL3022", "DL3025", "DL3002"]) {
+    for (const id of ["DL3007", "DL3006", "DL3000", "DL3014", "DL3015", "DL3008", "DL3009", "DL4006", "DL3020", "DL3022", "DL3025", "DL3002", "DL3016"]) {
       expect(found).toContain(id);
     }
     expect(found).toMatch(/uppercase/);
