@@ -55,7 +55,11 @@ export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry
         const first = await stream.next();
         if (!first || first.type !== "started") {
           cancelAll();
-          throw first?.type === "failed" ? ApiError.fromJSON(first.error) : new ApiError(500, "server_error", "Generation ended before it started");
+          // A stream ends without an event only when it was cancelled: the client hung up during
+          // admission. Nobody reads this answer; it must not count as a server error.
+          throw first?.type === "failed"
+            ? ApiError.fromJSON(first.error)
+            : new ApiError(499, "invalid_request_error", "The client closed the request", { code: "client_closed_request" });
         }
         choices.push({
           stream,
