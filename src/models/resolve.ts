@@ -5,7 +5,7 @@
  */
 import { openSync, readSync, closeSync, statSync, existsSync } from "node:fs";
 import path from "node:path";
-import { ensureSyntheticModel, isSyntheticUri, parseSyntheticUri, type PresetModelSpec } from "./synthetic/index.js";
+import { DEFAULT_WEIGHT_TYPE, ensureSyntheticModel, isSyntheticUri, parseSyntheticUri, type PresetModelSpec } from "./synthetic/index.js";
 
 export const DEMO_SOURCE = "synthetic:qwen3-0.6b:q4_0";
 
@@ -60,7 +60,7 @@ export async function resolveModel(source: string, dir: string): Promise<Resolve
     }
     const file = await ensureSyntheticModel(spec, dir);
     // The cached file name carries a content hash; the served id stays readable.
-    return { path: file, id: `synthetic-${spec.preset}-${spec.quant ?? "q8_0"}`, synthetic: true };
+    return { path: file, id: `synthetic-${spec.preset}-${spec.quant ?? DEFAULT_WEIGHT_TYPE}`, synthetic: true };
   }
   if (effective.startsWith("hf:") || /^https?:\/\//.test(effective)) {
     const file = await pullModel(effective, dir);
