@@ -71,18 +71,24 @@ describe("a worker killed mid-stream", () => {
   });
 });
 
+/** A log sink that records the delay of every "restarting worker" line the supervisor logs. */
+function restartDelaySink() {
+  const delays: number[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const line = JSON.parse(chunk.toString());
+      if (line.msg === "restarting worker") delays.push(line.delayMs);
+      done();
+    },
+  });
+  return { delays, sink };
+}
+
 describe("restart backoff", () => {
   it("doubles the delay while the worker keeps dying, up to the cap, and forgets it after a stable run", async () => {
     const modelPath = await tinyModel();
     const config = loadConfig({ set: { "model.contextSize": 256, "model.sequences": 1, "model.threads": 1 } }, {});
-    const delays: number[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        const line = JSON.parse(chunk.toString());
-        if (line.msg === "restarting worker") delays.push(line.delayMs);
-        done();
-      },
-    });
+    const { delays, sink } = restartDelaySink();
     const options = { backoffMs: { initial: 100, max: 250 }, stableAfterMs: 60_000 };
     const worker = new ModelWorker(
       "tiny",
@@ -117,14 +123,7 @@ describe("a restart that cannot load", () => {
     copyFileSync(await tinyModel(), file);
     const good = readFileSync(file);
     const config = loadConfig({ set: { "model.contextSize": 256, "model.sequences": 1, "model.threads": 1 } }, {});
-    const delays: number[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        const line = JSON.parse(chunk.toString());
-        if (line.msg === "restarting worker") delays.push(line.delayMs);
-        done();
-      },
-    });
+    const { delays, sink } = restartDelaySink();
     const worker = new ModelWorker(
       "m",
       { modelPath: file, modelId: "m", model: config.model, generation: config.generation, limits: config.limits, logLevel: "silent" },
