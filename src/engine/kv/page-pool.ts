@@ -1,0 +1,277 @@
+/**
+ * Paged accounting of the KV cache: pure logic, unit-tested without a model.
+ *
+ * The pool holds `totalPages` pages of `pageTokens` cells. Each sequence (slot) has a page
+ * table; a full page is content-addressed by a hash chain (its tokens and the hash of the page
+ * before it), so equal hashes mean equal prefixes and the prefix index finds which slot holds
+ * the longest run of a new prompt's pages. llama.cpp keeps the cells; this class mirrors them:
+ * after every change to a sequence the engine calls `sync` with the tokens the sequence holds.
+ *
+ * In a unified pool a prefix copied from another sequence shares its cells
+ * (`llama_memory_seq_cp` tags them with both sequences), so `adopt` shares the donor's pages
+ * and a page is freed when its last holder drops it. In a per-sequence pool every sequence
+ * owns its region and a copy duplicates the pages. Partial pages and pages a sequence cut into
+ * are counted whole: the accounting may only over-count, never under-count, or llama.cpp would
+ * run out of cells before the scheduler preempts.
+ */
+import { createHash } from "node:crypto";
+
+interface Page {
+  readonly id: number;
+  /** Token ids of the cells this page covers (at most pageTokens). */
+  tokens: number[];
+  /** Hash chain value once the page is full; full pages are in the prefix index. */
+  hash: string | undefined;
+  /** Slots whose page table holds this page. */
+  readonly holders: Set<number>;
+  lastUsed: number;
+}
+
+export interface PrefixMatch {
+  /** Prompt tokens covered by full cached pages (a multiple of pageTokens). */
+  tokens: number;
+  /** Slots that hold all those pages at the start of their sequence. */
+  holders: number[];
+}
+
+export interface KvPoolStats {
+  pageTokens: number;
+  totalPages: number;
+  usedPages: number;
+  /** Pages held by more than one sequence (prefixes shared without copying). */
+  sharedPages: number;
+}
+
+const ROOT_HASH = "";
+
+export function pageHash(previous: string, tokens: readonly number[]): string {
+  const h = createHash("sha256");
+  h.update(previous);
+  h.update(Buffer.from(Uint32Array.from(tokens).buffer));
+  return h.digest("base64url");
+}
+
+export class KvPagePool {
+  private readonly tables = new Map<number, Page[]>();
+  /** Full pages by hash; several when sequences computed the same prefix on their own. */
+  private readonly index = new Map<string, Set<Page>>();
+  private used = 0;
+  private nextId = 0;
+  private clock = 0;
+
+  /** `shared`: a unified pool, where adopted prefixes share cells instead of copying them. */
+  constructor(
+    readonly pageTokens: number,
+    readonly totalPages: number,
+    readonly shared: boolean,
+  ) {}
+
+  usedPages(): number {
+    return this.used;
+  }
+
+  freePages(): number {
+    return this.totalPages - this.used;
+  }
+
+  stats(): KvPoolStats {
+    let sharedPages = 0;
+    const seen = new Set<Page>();
+    for (const table of this.tables.values()) {
+      for (const page of table) {
+        if (page.holders.size > 1 && !seen.has(page)) {
+          seen.add(page);
+          sharedPages++;
+        }
+      }
+    }
+    return { pageTokens: this.pageTokens, totalPages: this.totalPages, usedPages: this.used, sharedPages };
+  }
+
+  /** Tokens the slot's page table covers. */
+  tokensOf(slotId: number): number {
+    const table = this.tables.get(slotId) ?? [];
+    const last = table.at(-1);
+    return last ? (table.length - 1) * this.pageTokens + last.tokens.length : 0;
+  }
+
+  /** Pages the slot would take to grow by `extraTokens`: its last page's free room is used first. */
+  pagesToGrow(slotId: number, extraTokens: number): number {
+    const last = this.tables.get(slotId)?.at(-1);
+    const room = last && last.holders.size === 1 && last.hash === undefined ? this.pageTokens - last.tokens.length : 0;
+    return Math.ceil(Math.max(0, extraTokens - room) / this.pageTokens);
+  }
+
+  /** Pages needed to hold `tokens` new tokens from a page boundary. */
+  pagesFor(tokens: number): number {
+    return Math.ceil(tokens / this.pageTokens);
+  }
+
+  /** Reconcile the slot's page table with the tokens its sequence now holds. */
+  sync(slotId: number, tokens: readonly number[]): void {
+    const B = this.pageTokens;
+    const table = this.tables.get(slotId) ?? [];
+    this.tables.set(slotId, table);
+    const now = ++this.clock;
+    const pages = Math.ceil(tokens.length / B);
+    let i = 0;
+    for (; i < table.length && i < pages; i++) {
+      const page = table[i]!;
+      const start = i * B;
+      const end = Math.min(start + B, tokens.length);
+      if (!sameTokens(page.tokens, tokens, start, Math.min(end, start + page.tokens.length))) break;
+      if (page.tokens.length === end - start) {
+        page.lastUsed = now;
+        continue;
+      }
+      // Only a private page that is not full may change in place; anything else is replaced.
+      if (page.holders.size > 1 || page.hash !== undefined) break;
+      if (page.tokens.length > end - start) page.tokens.length = end - start;
+      else for (let t = start + page.tokens.length; t < end; t++) page.tokens.push(tokens[t]!);
+      page.lastUsed = now;
+      if (page.tokens.length === B) this.seal(page, i === 0 ? ROOT_HASH : table[i - 1]!.hash!);
+    }
+    this.dropFrom(slotId, table, i);
+    for (; i < pages; i++) {
+      const start = i * B;
+      const page = this.allocate(slotId, Array.from(tokens.slice(start, Math.min(start + B, tokens.length))), now);
+      table.push(page);
+      if (page.tokens.length === B) this.seal(page, i === 0 ? ROOT_HASH : table[i - 1]!.hash!);
+    }
+  }
+
+  /**
+   * The slot now holds the donor's first `tokens` tokens (a multiple of pageTokens), copied by
+   * the engine. Unified: the pages are shared; per-sequence: the slot owns copies of them.
+   */
+  adopt(slotId: number, donorId: number, tokens: number): void {
+    if (tokens % this.pageTokens !== 0) throw new Error(`adopt: ${tokens} is not a multiple of ${this.pageTokens}`);
+    const donor = this.tables.get(donorId) ?? [];
+    const count = tokens / this.pageTokens;
+    if (count > donor.length) throw new Error(`adopt: slot ${donorId} holds ${donor.length} pages, not ${count}`);
+    const table = this.tables.get(slotId) ?? [];
+    this.dropFrom(slotId, table, 0);
+    this.tables.set(slotId, table);
+    const now = ++this.clock;
+    for (const page of donor.slice(0, count)) {
+      page.lastUsed = now;
+      if (this.shared) {
+        page.holders.add(slotId);
+        table.push(page);
+      } else {
+        const copy = this.allocate(slotId, [...page.tokens], now);
+        copy.hash = page.hash;
+        this.indexPage(copy);
+        table.push(copy);
+      }
+    }
+  }
+
+  /** The longest run of the prompt's full pages that some slot holds. */
+  lookup(prompt: readonly number[]): PrefixMatch {
+    const B = this.pageTokens;
+    let hash = ROOT_HASH;
+    let match: Set<Page> | undefined;
+    let tokens = 0;
+    for (let start = 0; start + B <= prompt.length; start += B) {
+      hash = pageHash(hash, prompt.slice(start, start + B));
+      const pages = this.index.get(hash);
+      if (!pages) break;
+      match = pages;
+      tokens = start + B;
+    }
+    const holders = new Set<number>();
+    for (const page of match ?? []) for (const id of page.holders) holders.add(id);
+    return { tokens, holders: [...holders].sort((a, b) => a - b) };
+  }
+
+  /**
+   * Frees at least `pages` pages by cutting the tails of the given idle slots, least recently
+   * used page first (only a tail can go: the pages after a page depend on it). A page shared
+   * with another idle slot is freed once every holder dropped it; one a busy slot holds stays.
+   * Frees as much as it can up to `pages`; returns how many tokens each cut slot keeps, for the
+   * engine to erase the rest from its sequence.
+   */
+  evict(pages: number, idleSlots: Iterable<number>): Map<number, number> {
+    const idleSet = new Set(idleSlots);
+    const idle = [...idleSet].filter((id) => (this.tables.get(id)?.length ?? 0) > 0);
+    const cut = new Map<number, number>();
+    let freed = 0;
+    while (freed < pages) {
+      let victim: number | undefined;
+      let oldest = Infinity;
+      for (const id of idle) {
+        const tail = this.tables.get(id)!.at(-1);
+        // A page a busy sequence also holds cannot be freed: cutting it would only lose this cache.
+        if (tail && tail.lastUsed < oldest && [...tail.holders].every((h) => idleSet.has(h))) {
+          oldest = tail.lastUsed;
+          victim = id;
+        }
+      }
+      if (victim === undefined) break;
+      const table = this.tables.get(victim)!;
+      const page = table.pop()!;
+      page.holders.delete(victim);
+      if (page.holders.size === 0) {
+        this.free(page);
+        freed++;
+      }
+      cut.set(victim, table.length * this.pageTokens);
+    }
+    return cut;
+  }
+
+  /** Pages that cutting all of the given slots would free. */
+  evictablePages(idleSlots: Iterable<number>): number {
+    const idle = new Set(idleSlots);
+    const counted = new Set<Page>();
+    for (const id of idle) {
+      for (const page of this.tables.get(id) ?? []) {
+        if (!counted.has(page) && [...page.holders].every((h) => idle.has(h))) counted.add(page);
+      }
+    }
+    return counted.size;
+  }
+
+  /** Pages only this slot holds (freed if it dropped everything). */
+  privatePages(slotId: number, fromToken = 0): number {
+    const table = this.tables.get(slotId) ?? [];
+    return table.slice(Math.floor(fromToken / this.pageTokens)).filter((p) => p.holders.size === 1).length;
+  }
+
+  private allocate(slotId: number, tokens: number[], now: number): Page {
+    this.used++;
+    return { id: this.nextId++, tokens, hash: undefined, holders: new Set([slotId]), lastUsed: now };
+  }
+
+  private seal(page: Page, previousHash: string): void {
+    page.hash = pageHash(previousHash, page.tokens);
+    this.indexPage(page);
+  }
+
+  private dropFrom(slotId: number, table: Page[], from: number): void {
+    for (const page of table.splice(from)) {
+      page.holders.delete(slotId);
+      if (page.holders.size === 0) this.free(page);
+    }
+  }
+
+  private free(page: Page): void {
+    this.used--;
+    if (page.hash === undefined) return;
+    const pages = this.index.get(page.hash);
+    pages?.delete(page);
+    if (pages?.size === 0) this.index.delete(page.hash);
+  }
+
+  private indexPage(page: Page): void {
+    const pages = this.index.get(page.hash!) ?? new Set<Page>();
+    pages.add(page);
+    this.index.set(page.hash!, pages);
+  }
+}
+
+function sameTokens(page: readonly number[], tokens: readonly number[], start: number, end: number): boolean {
+  for (let t = start; t < end; t++) if (page[t - start] !== tokens[t]) return false;
+  return true;
+}
