@@ -5,22 +5,50 @@
 # Configuration is by environment: EDGELLM_PROFILE picks a file from config/, any config key
 # is EDGELLM_<SECTION>_<KEY> (e.g. EDGELLM_MODEL_SOURCE, EDGELLM_SERVER_API_KEYS).
 
+# The builder and the runtime must be the same Debian release (bookworm here). The unified-KV
+# addon compiled in the builder links against that release's glibc and libstdc++, and
+# node-llama-cpp records the distro in the build's metadata: on another release it test-loads the
+# addon in a subprocess at every start, and if that fails the server runs without the unified KV
+# pool. (The build folder's name hashes only the platform, arch, llama.cpp release and CMake
+# options, so a mismatch does not make the build invisible; it makes it fragile.)
+ARG BUILD_IMAGE=node:20.20.2-bookworm
 ARG NODE_IMAGE=node:20.20.2-bookworm-slim
 
-# Production node_modules. Dev dependencies come in only for the postinstall step
-# (patch-package applies patches/ to node-llama-cpp) and are pruned right after.
-# The engine runs on node-llama-cpp's prebuilt CPU addons (npm packages for x64 and arm64,
-# the CPU variant picked at run time), so this stage needs no compiler. Building the
-# unified-KV addon from the bundled llama.cpp source (portable GGML_CPU_ALL_VARIANTS build
-# with the AMX fix) belongs in a builder stage here and is tracked as a separate issue.
-FROM ${NODE_IMAGE} AS deps
+# Production node_modules, with node-llama-cpp's addon rebuilt for the unified KV pool.
+FROM ${BUILD_IMAGE} AS build
+# The compiler toolchain node-llama-cpp's source build needs (cmake-js drives cmake; git clones
+# llama.cpp from the git bundle inside the package, offline). Versions are bookworm's.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends cmake=3.25.* g++=4:12.2.* make=4.3-* git=1:2.39.* python3=3.11.* \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY patches ./patches
 # `npm install` rather than `npm ci`: the lockfile cannot list node-llama-cpp's macOS/Windows
 # binary packages (the registry this project is built against does not serve them), and npm ci
-# refuses a lockfile without them. npm install keeps the locked versions and skips them.
-RUN npm install --no-audit --no-fund && npm prune --omit=dev && npm cache clean --force
+# refuses a lockfile without them. npm install keeps the locked versions and skips them. Its
+# postinstall step (patch-package) applies patches/ to node-llama-cpp: the kvUnified option and
+# the GCC 12 AMX fix for llama.cpp.
+RUN npm install --no-audit --no-fund
+# The unified-KV addon (scripts/build-addon.ts: node-llama-cpp's bundled llama.cpp, the portable
+# profile: GGML_NATIVE=OFF, every CPU variant as a library picked at run time like the prebuilt
+# addons, no -march=native), about 30 minutes on 2 cores, and far longer for an arm64 image
+# built under QEMU emulation. Only the build script and its option sets are copied first, so
+# source changes do not invalidate this layer. The server finds the build in
+# node_modules/node-llama-cpp/llama/localBuilds/ and, with model.kvPool at its default (auto),
+# uses the unified pool; the prebuilt addons stay in the image as the per-sequence fallback.
+COPY scripts/build-addon.ts ./scripts/
+COPY src/engine/addon-builds.ts ./src/engine/
+# Then the build tree is trimmed to what loading needs (Release/ holds the addon and all its
+# libraries; buildDone.status marks the build complete), and the llama.cpp checkout goes: without
+# it, node-llama-cpp names builds after its built-in llama.cpp release, the one that was built.
+# --verify fails the image build if the server would not find the trimmed build.
+RUN npm run build:addon \
+ && find node_modules/node-llama-cpp/llama/localBuilds -mindepth 2 -maxdepth 2 ! -name Release ! -name buildDone.status -exec rm -rf {} + \
+ && rm -rf node_modules/node-llama-cpp/llama/llama.cpp \
+ && npm run build:addon -- --verify \
+ && npm prune --omit=dev \
+ && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
 # tini as PID 1 forwards SIGTERM to the server (graceful drain) and reaps zombies.
@@ -28,7 +56,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends tini=0.19.* \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY --from=deps /app/node_modules ./node_modules
+# node_modules with the unified-KV build (same Debian release as the builder, see the top).
+COPY --from=build /app/node_modules ./node_modules
 COPY package.json tsconfig.json ./
 COPY src ./src
 COPY config ./config

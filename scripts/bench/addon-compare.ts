@@ -16,6 +16,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type Token } from "node-llama-cpp";
+import { PORTABLE_CMAKE_OPTIONS } from "../../src/engine/addon-builds.js";
 import { ensureSyntheticModel } from "../../src/models/synthetic/index.js";
 import { rng } from "./prompts.js";
 import { fmt, ratio, table } from "./stats.js";
@@ -23,15 +24,10 @@ import { fmt, ratio, table } from "./stats.js";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 /**
- * The CMake options `npm run build:addon` builds with (package.json). node-llama-cpp names the
- * local build folder after them, so loading that build needs exactly the same set.
+ * The CMake options `npm run build:addon` builds with (scripts/build-addon.ts). node-llama-cpp
+ * names the local build folder after them, so loading that build needs exactly the same set.
  */
-const ADDON_CMAKE_OPTIONS: Record<string, string> = {
-  GGML_NATIVE: "OFF",
-  GGML_BACKEND_DL: "ON",
-  GGML_CPU_ALL_VARIANTS: "ON",
-  GGML_OPENMP: "OFF",
-};
+const ADDON_CMAKE_OPTIONS: Record<string, string> = { ...PORTABLE_CMAKE_OPTIONS };
 
 type Build = "prebuilt" | "local";
 

@@ -129,6 +129,35 @@ describe("Dockerfile", () => {
     }
   });
 
+  it("compiles the portable unified-KV addon in a builder on the runtime's Debian release and ships it", () => {
+    const ins = parse(text);
+    const args = new Map(ins.filter((i) => i.keyword === "ARG").map((i) => i.args.split("=") as [string, string]));
+    const stages: { image: string; alias: string | undefined; body: Instruction[] }[] = [];
+    for (const i of ins) {
+      if (i.keyword === "FROM") {
+        const [image = "", , alias] = i.args.split(/\s+/);
+        stages.push({ image: image.replace(/^\$\{?(\w+)\}?$/, (_, name: string) => args.get(name) ?? image), alias, body: [] });
+      } else stages.at(-1)?.body.push(i);
+    }
+    const build = stages.find((st) => st.alias === "build")!;
+    const runtime = stages.at(-1)!;
+    expect(build).toBeDefined();
+    // The local build is tied to the builder's glibc/libstdc++: same Debian release, slim runtime.
+    const release = (image: string) => /^node:[\d.]+-(\w+?)(?:-slim)?$/.exec(image)?.[1];
+    expect(release(build.image)).toMatch(/^(bookworm|trixie)$/);
+    expect(release(runtime.image)).toBe(release(build.image));
+    expect(runtime.image).toMatch(/-slim$/);
+    const runs = (st: { body: Instruction[] }) => st.body.filter((i) => i.keyword === "RUN").map((i) => i.args).join("\n");
+    for (const tool of ["cmake", "g++", "make", "git", "python3"]) expect(runs(build)).toMatch(new RegExp(`apt-get install [^&]*\\s${tool.replaceAll("+", "\\+")}=`));
+    expect(runs(build)).toContain("npm run build:addon");
+    const pkg = JSON.parse(readFileSync(`${REPO_ROOT}/package.json`, "utf8")) as { scripts: Record<string, string> };
+    expect(pkg.scripts["build:addon"]).toBe("tsx scripts/build-addon.ts --profile portable");
+    // Portable CPU flags only: nothing in the image build asks for the native profile.
+    expect(ins.map((i) => i.args).join("\n")).not.toMatch(/GGML_NATIVE=ON|march=native|--profile native/);
+    expect(runtime.body).toContainEqual(expect.objectContaining({ keyword: "COPY", args: "--from=build /app/node_modules ./node_modules" }));
+    expect(runs(runtime)).not.toMatch(/build:addon|cmake|g\+\+/);
+  });
+
   it("the linter catches what it should (it is not a no-op)", () => {
     const bad = [
       "ARG BASE=node:latest",
