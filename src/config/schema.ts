@@ -54,6 +54,18 @@ export const ConfigSchema = Type.Object(
         /** Prompt tokens a sequence evaluates per round, so a long prompt does not stall other streams. */
         prefillChunk: Type.Integer({ minimum: 16 }),
         kvCacheType: Type.Union([Type.Literal("f16"), Type.Literal("q8_0")]),
+        /**
+         * "unified": one KV cell pool shared by all sequences (needs the addon built by
+         * `npm run build:addon`); "per-sequence": every sequence reserves contextSize cells (the
+         * prebuilt addon); "auto": unified when that addon is built, else per-sequence.
+         */
+        kvPool: Type.Union([Type.Literal("auto"), Type.Literal("unified"), Type.Literal("per-sequence")]),
+        /** Cells of the unified pool; 0 = contextSize x sequences. contextSize stays the bound of one request. */
+        kvPoolTokens: Type.Integer({ minimum: 0 }),
+        /** Tokens per KV page: the unit of admission, prefix sharing and eviction. */
+        kvPageTokens: Type.Integer({ minimum: 1, maximum: 1024 }),
+        /** Reuse cached prompt prefixes across requests (off only to measure what it gains). */
+        prefixReuse: Type.Boolean(),
         loadTimeoutMs: Type.Integer({ minimum: 1000 }),
         /** Refuse to load when weights + KV + compute buffers are estimated above this; 0 = the machine's available memory. */
         memoryBudgetMB: Type.Integer({ minimum: 0 }),

@@ -5,7 +5,6 @@
 import os from "node:os";
 import { statSync } from "node:fs";
 import {
-  getLlama,
   LlamaLogLevel,
   type Llama,
   type LlamaContext,
@@ -23,6 +22,8 @@ import { buildEvaluateOptions, resolveSampling } from "./sampling.js";
 import { GrammarCache } from "./grammar.js";
 import { Generation } from "./generation.js";
 import { checkMemoryBudget } from "../models/memory-budget.js";
+import { loadLlamaBackend } from "./backend.js";
+import { KvPagePool } from "./kv/page-pool.js";
 
 const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
 
@@ -57,27 +58,40 @@ export class Engine {
   static async load(init: WorkerInit, log: EngineLog): Promise<Engine> {
     const started = performance.now();
     const threads = init.model.threads > 0 ? init.model.threads : os.availableParallelism();
-    const llama = await getLlama({
-      gpu: false,
-      build: "never",
+    const backend = await loadLlamaBackend(init.model.kvPool, {
       logLevel: LlamaLogLevel.warn,
       logger: (level, message) => {
         const text = message.trim();
         if (text) log(level === LlamaLogLevel.error || level === LlamaLogLevel.fatal ? "error" : "debug", text);
       },
     });
-    await checkMemoryBudget(llama, init.modelPath, init.model);
+    if (backend.notice) log("warn", backend.notice);
+    const { llama } = backend;
+    const { sequences, contextSize, kvPageTokens } = init.model;
+    const unified = backend.unifiedKv;
+    // node-llama-cpp sizes a unified pool as sequences x contextSize cells.
+    const poolTokens = unified && init.model.kvPoolTokens > 0 ? init.model.kvPoolTokens : contextSize * sequences;
+    const contextPerSequence = Math.ceil(poolTokens / sequences);
+    await checkMemoryBudget(llama, init.modelPath, { ...init.model, contextSize: contextPerSequence });
     const model = await llama.loadModel({ modelPath: init.modelPath });
     const context = await model.createContext({
-      sequences: init.model.sequences,
-      contextSize: init.model.contextSize,
+      sequences,
+      contextSize: contextPerSequence,
       batchSize: init.model.batchSize,
       threads,
       experimentalKvCacheKeyType: KV_TYPES[init.model.kvCacheType],
       experimentalKvCacheValueType: KV_TYPES[init.model.kvCacheType],
+      ...(unified && { kvUnified: true }),
     });
+    if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");
+    // One pool: a sequence may grow into all of it, but a request stays bounded by contextSize.
+    const requestContext = unified ? Math.min(contextSize, context.contextSize) : context.contextSize;
+    const totalPages = unified
+      ? Math.floor(context.contextSize / kvPageTokens)
+      : sequences * Math.floor(context.contextSize / kvPageTokens);
+    const kv = new KvPagePool(kvPageTokens, totalPages, unified);
     const slots = Array.from(
-      { length: init.model.sequences },
+      { length: sequences },
       (_, i) =>
         new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), (t) => model.isEogToken(t), Math.min(init.model.prefillChunk, init.model.batchSize)),
     );
@@ -86,8 +100,11 @@ export class Engine {
     const info: ModelInfo = {
       id: init.modelId,
       path: init.modelPath,
-      contextSize: context.contextSize,
-      sequences: init.model.sequences,
+      contextSize: requestContext,
+      sequences,
+      kvPool: unified ? "unified" : "per-sequence",
+      kvPoolTokens: unified ? context.contextSize : context.contextSize * sequences,
+      addonBuild: backend.build,
       trainContextSize: model.trainContextSize,
       chatTemplate: template !== undefined,
       supportsThinking: facts?.supportsThinking ?? false,
@@ -96,9 +113,13 @@ export class Engine {
     };
     log("info", "model loaded", { threads, ...info });
     const rounds: number[] = [];
-    const scheduler = new Scheduler(slots, (tokens) => {
-      // Bounded: a worker nobody scrapes must not grow without limit.
-      if (rounds.length < 100_000) rounds.push(tokens);
+    const scheduler = new Scheduler(slots, {
+      kv,
+      prefixReuse: init.model.prefixReuse,
+      onRound: (tokens) => {
+        // Bounded: a worker nobody scrapes must not grow without limit.
+        if (rounds.length < 100_000) rounds.push(tokens);
+      },
     });
     const thoughtClose = model.tokenize(THOUGHT_CLOSE, true);
     return new Engine(init, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, info, log);
@@ -197,7 +218,7 @@ export class Engine {
     const promptText = this.renderPrompt(request, thinking) + (openThought ? THOUGHT_OPEN : "");
     const startsInReasoning = promptOpensThink || openThought;
     const prompt = this.model.tokenize(promptText, true);
-    const contextSize = this.context.contextSize;
+    const contextSize = this.info.contextSize;
     if (request.maxTokens !== undefined && prompt.length + request.maxTokens > contextSize) {
       throw contextLengthExceeded(contextSize, prompt.length, request.maxTokens);
     }
@@ -226,6 +247,7 @@ export class Engine {
       emit,
       {
         onAdmitted: (slotId, reused) => this.log("debug", "admitted", { id, slotId, promptTokens: prompt.length, reused }),
+        onPreempted: () => this.log("debug", "preempted: the KV pool is full; the request resumes when pages free up", { id }),
         onError: (err) => this.log("error", "generation failed", { id, err: String(err) }),
         onReleased: () => this.tasks.delete(id),
       },

@@ -29,6 +29,7 @@ export interface GenerationSpec {
 export class Generation implements SlotTask {
   cancelled = false;
   readonly prompt: Token[];
+  preemptions = 0;
   readonly evaluateOptions: SequenceEvaluateOptions;
   private readonly detok: IncrementalDetokenizer;
   private readonly stops: StopMatcher;
@@ -45,7 +46,12 @@ export class Generation implements SlotTask {
     private readonly spec: GenerationSpec,
     model: LlamaModel,
     private readonly emit: (event: GenerationEvent) => void,
-    private readonly hooks: { onAdmitted(slotId: number, reused: number): void; onError(err: unknown): void; onReleased(): void },
+    private readonly hooks: {
+      onAdmitted(slotId: number, reused: number): void;
+      onPreempted(): void;
+      onError(err: unknown): void;
+      onReleased(): void;
+    },
   ) {
     this.prompt = spec.prompt;
     this.detok = new IncrementalDetokenizer((tokens) => model.detokenize(tokens as Token[], true));
@@ -59,6 +65,19 @@ export class Generation implements SlotTask {
     };
   }
 
+  tokens(): readonly number[] {
+    // After a preemption the generated tokens are evaluated again with the prompt, so sampling
+    // resumes where it stopped; none of them is sent twice.
+    return this.preemptions === 0 ? this.prompt : [...this.prompt, ...this.generated];
+  }
+
+  onPreempted(): void {
+    this.preemptions++;
+    // Tokens to inject were accepted already: they are part of tokens() now.
+    this.injection = undefined;
+    this.hooks.onPreempted();
+  }
+
   takeInjection(): Token[] | undefined {
     const tokens = this.injection;
     this.injection = undefined;
@@ -66,8 +85,11 @@ export class Generation implements SlotTask {
   }
 
   onAdmitted(slotId: number, reused: number): void {
-    this.timings.admitted = performance.now();
-    this.cachedTokens = reused;
+    // A resumed request keeps its first admission's timings and prompt cache figure.
+    if (this.preemptions === 0) {
+      this.timings.admitted = performance.now();
+      this.cachedTokens = reused;
+    }
     this.hooks.onAdmitted(slotId, reused);
   }
 

@@ -2,6 +2,10 @@
 import type { LlamaContextSequence, SequenceEvaluateOptions, Token } from "node-llama-cpp";
 import { commonPrefixLength, type SchedTask, type Slot, type StepOutcome } from "./scheduler.js";
 
+interface SequenceInternals {
+  _copyStateFromOtherSequence(other: LlamaContextSequence, upToTokenIndex: number): Promise<boolean>;
+}
+
 export interface SlotTask extends SchedTask {
   readonly evaluateOptions: SequenceEvaluateOptions;
   /**
@@ -20,7 +24,7 @@ export class LlamaSlot implements Slot {
   /** `prefillChunk` bounds the prompt tokens one step evaluates. */
   constructor(
     readonly id: number,
-    private readonly sequence: LlamaContextSequence,
+    readonly sequence: LlamaContextSequence,
     private readonly isEog: (token: Token) => boolean,
     private readonly prefillChunk: number,
   ) {}
@@ -29,18 +33,29 @@ export class LlamaSlot implements Slot {
     return this.sequence.contextTokens;
   }
 
-  async prepare(task: SchedTask): Promise<number> {
+  async prepare(task: SchedTask, reuse: boolean): Promise<number> {
     this.task = task as SlotTask;
-    const { prompt } = this.task;
-    const cached = this.sequence.contextTokens;
-    // At least one prompt token must be evaluated to get logits for the first sampled token.
-    const reused = Math.min(commonPrefixLength(cached, prompt), prompt.length - 1);
-    if (reused < this.sequence.nextTokenIndex) {
-      await this.sequence.eraseContextTokenRanges([{ start: reused, end: this.sequence.nextTokenIndex }]);
-    }
-    this.pendingPrompt = prompt.slice(reused) as Token[];
+    const tokens = this.task.tokens();
+    // At least one token must be evaluated to get logits for the next sampled token.
+    const reused = reuse ? Math.min(commonPrefixLength(this.sequence.contextTokens, tokens), tokens.length - 1) : 0;
+    await this.truncate(reused);
+    this.pendingPrompt = tokens.slice(reused) as Token[];
     this.generator = null;
     return reused;
+  }
+
+  async copyPrefix(donor: Slot, tokens: number): Promise<boolean> {
+    // node-llama-cpp's own (internal) sequence copy: llama_memory_seq_cp of the donor's cells,
+    // shared in a unified pool, a copy of the donor's cache region otherwise.
+    const copy = (this.sequence as unknown as SequenceInternals)._copyStateFromOtherSequence;
+    const copied = await copy.call(this.sequence, (donor as LlamaSlot).sequence, tokens);
+    if (!copied) await this.truncate(0);
+    return copied;
+  }
+
+  async truncate(keep: number): Promise<void> {
+    const end = this.sequence.nextTokenIndex;
+    if (keep < end) await this.sequence.eraseContextTokenRanges([{ start: keep, end }]);
   }
 
   nextStepTokens(): number {

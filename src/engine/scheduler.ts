@@ -1,9 +1,20 @@
 /**
- * Continuous-batching scheduler: pure logic over a slot interface, so it is unit-tested with
- * fakes. Each round advances every active slot by one step, issued in ascending slot id in
- * the same tick: node-llama-cpp packs evaluations queued in one tick into one llama_decode,
- * and a non-ascending order makes llama.cpp split the batch.
+ * Continuous-batching scheduler: pure logic over a slot interface and the KV page pool, so it
+ * is unit-tested with fakes.
+ *
+ * - Lockstep rounds: each round advances every active slot by one step, issued in ascending
+ *   slot id in the same tick: node-llama-cpp packs evaluations queued in one tick into one
+ *   llama_decode, and a non-ascending order makes llama.cpp split the batch.
+ * - Prefix reuse: a task takes the free slot whose cache shares the longest prefix with it, or
+ *   copies the longest run of cached full pages from any other slot (shared cells in a unified
+ *   pool). A task whose prompt shares pages with a prompt still being prefilled waits for them
+ *   instead of computing them a second time (n > 1, a burst of agents with one system prompt).
+ * - A unified pool is finite: admission needs pages for the tokens to evaluate plus a reserve,
+ *   idle cached pages are evicted LRU, and when a round cannot grow every sequence the youngest
+ *   request is preempted: its pages are freed and it is requeued with its tokens so far, to
+ *   resume where it stopped.
  */
+import type { KvPagePool, KvPoolStats } from "./kv/page-pool.js";
 
 export interface StepResult {
   token: number;
@@ -18,8 +29,18 @@ export interface Slot {
   readonly id: number;
   /** Tokens this slot's KV cache holds now (kept after a request ends, for prefix reuse). */
   cachedTokens(): readonly number[];
-  /** Bind a task: keep the longest common prefix in the KV cache; returns how many prompt tokens are reused. */
-  prepare(task: SchedTask): Promise<number>;
+  /**
+   * Bind a task: keep the longest common prefix of the cache and `task.tokens()` (nothing when
+   * `reuse` is false) and drop the rest; returns how many of the task's tokens are reused.
+   */
+  prepare(task: SchedTask, reuse: boolean): Promise<number>;
+  /**
+   * Replace this slot's cache with the first `tokens` cached tokens of `donor`. False when the
+   * copy failed; the cache is then empty.
+   */
+  copyPrefix(donor: Slot, tokens: number): Promise<boolean>;
+  /** Drop the cached tokens from `keep` on. */
+  truncate(keep: number): Promise<void>;
   /** Tokens the next step() evaluates: a prompt chunk while prefilling, then 1. */
   nextStepTokens(): number;
   /**
@@ -33,12 +54,18 @@ export interface Slot {
 }
 
 export interface SchedTask {
-  readonly prompt: readonly number[];
+  /**
+   * Tokens the KV cache must hold before the next token is sampled: the prompt, followed by
+   * the tokens generated before a preemption.
+   */
+  tokens(): readonly number[];
   /** Set when the client went away or the deadline passed; the scheduler frees the slot next round. */
   cancelled: boolean;
   onAdmitted(slotId: number, reusedTokens: number): void;
   /** Returns true when the task is finished (stop, length, stop string). */
   onToken(result: StepResult): boolean;
+  /** The slot was taken back (KV pool exhausted); the task is queued again to resume from tokens(). */
+  onPreempted(): void;
   onError(err: unknown): void;
   /** Called once the slot is free again, whatever the outcome. */
   onReleased(): void;
@@ -48,11 +75,39 @@ export type SlotPhase = "idle" | "prefill" | "decode";
 
 export interface SchedulerSnapshot {
   queued: number;
-  /** Prompt tokens of the queued tasks: what admission still has to evaluate. */
+  /** Tokens of the queued tasks: what admission still has to evaluate. */
   queuedTokens: number;
   /** Running requests, including those a slot has not stepped yet. */
   running: number;
+  /** Requests preempted since start. */
+  preemptions: number;
+  kv: KvPoolStats & { unified: boolean };
   slots: Array<{ id: number; phase: SlotPhase; cachedTokens: number }>;
+}
+
+export interface SchedulerOptions {
+  kv: KvPagePool;
+  /** Reuse cached prefixes (in place, copied or shared); off only to measure what it gains. */
+  prefixReuse: boolean;
+  /** Sees the tokens evaluated by each round's single batched decode. */
+  onRound?: (tokens: number, sequences: number) => void;
+}
+
+/** Free pages an admission leaves for the running sequences to grow into before preemption. */
+const RESERVE_PAGES = 1;
+
+interface Entry {
+  readonly task: SchedTask;
+  /** Arrival order: the youngest request is preempted first, and requeued by age. */
+  readonly arrival: number;
+}
+
+interface Plan {
+  slot: Slot;
+  /** Tokens of the task that will not be evaluated. */
+  reused: number;
+  /** Copy `reused` tokens from this slot first. */
+  donor?: Slot;
 }
 
 export function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
@@ -63,32 +118,40 @@ export function commonPrefixLength(a: readonly number[], b: readonly number[]): 
 }
 
 export class Scheduler {
-  private readonly queue: SchedTask[] = [];
-  private readonly active = new Map<number, SchedTask>();
+  private readonly slots: readonly Slot[];
+  private readonly queue: Entry[] = [];
+  private readonly active = new Map<number, Entry>();
   /** Slots whose task has produced its first token (prompt evaluated). */
   private readonly decoding = new Set<number>();
   private readonly lastUsed = new Map<number, number>();
+  private readonly kv: KvPagePool;
+  private readonly prefixReuse: boolean;
+  private readonly onRound: (tokens: number, sequences: number) => void;
   private useCounter = 0;
+  private arrivals = 0;
+  private preemptions = 0;
   private running: Promise<void> | null = null;
 
-  /** `onRound` sees the tokens evaluated by each round's single batched decode. */
-  constructor(
-    private readonly slots: readonly Slot[],
-    private readonly onRound: (tokens: number, sequences: number) => void = () => {},
-  ) {
+  constructor(slots: readonly Slot[], options: SchedulerOptions) {
     this.slots = [...slots].sort((a, b) => a.id - b.id);
+    this.kv = options.kv;
+    this.prefixReuse = options.prefixReuse;
+    this.onRound = options.onRound ?? (() => {});
+    for (const slot of this.slots) this.kv.sync(slot.id, slot.cachedTokens());
   }
 
   submit(task: SchedTask): void {
-    this.queue.push(task);
+    this.queue.push({ task, arrival: ++this.arrivals });
     this.kick();
   }
 
   snapshot(): SchedulerSnapshot {
     return {
       queued: this.queue.length,
-      queuedTokens: this.queue.reduce((sum, t) => sum + t.prompt.length, 0),
+      queuedTokens: this.queue.reduce((sum, e) => sum + e.task.tokens().length, 0),
       running: this.active.size,
+      preemptions: this.preemptions,
+      kv: { ...this.kv.stats(), unified: this.kv.shared },
       slots: this.slots.map((s) => ({
         id: s.id,
         phase: !this.active.has(s.id) ? "idle" : this.decoding.has(s.id) ? "decode" : "prefill",
@@ -113,53 +176,189 @@ export class Scheduler {
   private async loop(): Promise<void> {
     while (this.queue.length > 0 || this.active.size > 0) {
       await this.admit();
-      if (this.active.size === 0) continue;
+      if (this.active.size === 0) {
+        // Nothing runs, so nothing will free pages or finish a prefix: the head cannot wait.
+        const head = this.queue.shift();
+        if (head) {
+          head.task.onError(new Error("the KV pool cannot hold this request even when empty"));
+          head.task.onReleased();
+        }
+        continue;
+      }
       await this.round();
     }
   }
 
-  /** Longest cached prefix wins; ties go to the least recently used slot. */
-  private pickSlot(task: SchedTask, free: Slot[]): Slot {
-    let best = free[0]!;
-    let bestScore = -1;
-    for (const slot of free) {
-      const score = commonPrefixLength(slot.cachedTokens(), task.prompt) * 1e9 - (this.lastUsed.get(slot.id) ?? 0);
-      if (score > bestScore) {
-        best = slot;
-        bestScore = score;
+  private freeSlots(): Slot[] {
+    return this.slots.filter((s) => !this.active.has(s.id));
+  }
+
+  private async admit(): Promise<void> {
+    for (let i = 0; i < this.queue.length; ) {
+      const entry = this.queue[i]!;
+      const { task } = entry;
+      if (task.cancelled) {
+        this.queue.splice(i, 1);
+        task.onReleased();
+        continue;
       }
+      const free = this.freeSlots();
+      if (free.length === 0) return;
+      const plan = this.plan(task, free);
+      if (this.waitsForLeader(task, plan)) {
+        i++;
+        continue;
+      }
+      // First come, first served for pages: later requests do not overtake one that waits for room.
+      if (!(await this.makeRoom(task, plan))) return;
+      this.queue.splice(i, 1);
+      await this.start(entry, plan);
+    }
+  }
+
+  private async start(entry: Entry, plan: Plan): Promise<void> {
+    const { slot } = plan;
+    const { task } = entry;
+    this.active.set(slot.id, entry);
+    this.lastUsed.set(slot.id, ++this.useCounter);
+    try {
+      if (plan.donor) {
+        const copied = await slot.copyPrefix(plan.donor, plan.reused);
+        if (copied) this.kv.adopt(slot.id, plan.donor.id, plan.reused);
+        this.kv.sync(slot.id, slot.cachedTokens());
+      }
+      const reused = await slot.prepare(task, this.prefixReuse);
+      this.kv.sync(slot.id, slot.cachedTokens());
+      task.onAdmitted(slot.id, reused);
+    } catch (err) {
+      this.active.delete(slot.id);
+      this.kv.sync(slot.id, slot.cachedTokens());
+      task.onError(err);
+      task.onReleased();
+    }
+  }
+
+  /** Where a task runs and how much of it is reused: in place, or copied from another slot. */
+  private plan(task: SchedTask, free: Slot[]): Plan {
+    const tokens = task.tokens();
+    // At least one token must be evaluated to get logits for the next sampled token.
+    const limit = tokens.length - 1;
+    const lru = (a: Slot, b: Slot) => (this.lastUsed.get(a.id) ?? 0) - (this.lastUsed.get(b.id) ?? 0);
+    const byAge = [...free].sort(lru);
+    if (!this.prefixReuse) return { slot: byAge[0]!, reused: 0 };
+    let best: Plan = { slot: byAge[0]!, reused: 0 };
+    for (const slot of byAge) {
+      const reused = Math.min(commonPrefixLength(slot.cachedTokens(), tokens), limit);
+      if (reused > best.reused) best = { slot, reused };
+    }
+    const match = this.kv.lookup(tokens);
+    const copy = Math.min(match.tokens, limit - (limit % this.kv.pageTokens));
+    if (copy > best.reused) {
+      const donor = this.slots.find(
+        (s) => match.holders.includes(s.id) && commonPrefixLength(s.cachedTokens(), tokens) >= copy,
+      );
+      // The copy replaces the target's cache: take the least recently used free slot.
+      if (donor) return { slot: byAge.find((s) => s !== donor) ?? byAge[0]!, reused: copy, donor };
     }
     return best;
   }
 
-  private async admit(): Promise<void> {
-    while (this.queue.length > 0) {
-      const free = this.slots.filter((s) => !this.active.has(s.id));
-      const task = this.queue[0]!;
-      if (task.cancelled) {
-        this.queue.shift();
-        task.onReleased();
-        continue;
-      }
-      if (free.length === 0) return;
-      this.queue.shift();
-      const slot = this.pickSlot(task, free);
-      this.lastUsed.set(slot.id, ++this.useCounter);
-      try {
-        const reused = await slot.prepare(task);
-        this.active.set(slot.id, task);
-        task.onAdmitted(slot.id, reused);
-      } catch (err) {
-        task.onError(err);
-        task.onReleased();
-      }
+  /**
+   * True when a running task that is still prefilling will soon hold pages this task needs:
+   * copying them then beats computing them twice.
+   */
+  private waitsForLeader(task: SchedTask, plan: Plan): boolean {
+    if (!this.prefixReuse) return false;
+    const tokens = task.tokens();
+    const B = this.kv.pageTokens;
+    for (const [slotId, leader] of this.active) {
+      if (this.decoding.has(slotId) || leader.task.cancelled) continue;
+      const shared = Math.min(commonPrefixLength(leader.task.tokens(), tokens), tokens.length - 1);
+      const pages = shared - (shared % B);
+      if (pages <= plan.reused) continue;
+      const slot = this.slots.find((s) => s.id === slotId)!;
+      if (slot.cachedTokens().length < pages) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Unified pool: makes sure the task's new tokens fit, evicting idle cached pages (least
+   * recently used first) when needed; false when they cannot fit until running requests end.
+   */
+  private async makeRoom(task: SchedTask, plan: Plan): Promise<boolean> {
+    if (!this.kv.shared) return true;
+    const keep = plan.donor ? 0 : plan.reused;
+    const need = this.kv.pagesFor(task.tokens().length - plan.reused) + RESERVE_PAGES;
+    const target = plan.slot.id;
+    // Preparing the target drops what it does not keep.
+    const freed = this.kv.privatePages(target, Math.ceil(keep / this.kv.pageTokens) * this.kv.pageTokens);
+    const available = this.kv.freePages() + freed - this.committedPages();
+    if (available >= need) return true;
+    const idle = this.freeSlots()
+      .map((s) => s.id)
+      .filter((id) => id !== target && id !== plan.donor?.id);
+    if (available + this.kv.evictablePages(idle) < need) return false;
+    await this.applyEviction(this.kv.evict(need - available, idle));
+    return true;
+  }
+
+  /** Pages the admitted requests still in prefill will take for the rest of their prompts. */
+  private committedPages(): number {
+    let pages = 0;
+    for (const [slotId, { task }] of this.active) {
+      if (this.decoding.has(slotId)) continue;
+      pages += this.kv.pagesToGrow(slotId, Math.max(0, task.tokens().length - this.kv.tokensOf(slotId)));
+    }
+    return pages;
+  }
+
+  private async applyEviction(cuts: Map<number, number>): Promise<void> {
+    for (const [slotId, keep] of cuts) {
+      const slot = this.slots.find((s) => s.id === slotId)!;
+      await slot.truncate(keep);
+      this.kv.sync(slotId, slot.cachedTokens());
     }
   }
 
+  /** Unified pool: frees pages for the coming round, by eviction and then by preemption. */
+  private async ensureRoundFits(): Promise<void> {
+    if (!this.kv.shared) return;
+    const need = () =>
+      this.slots
+        .filter((s) => this.active.has(s.id) && !this.active.get(s.id)!.task.cancelled)
+        .reduce((sum, s) => sum + this.kv.pagesToGrow(s.id, s.nextStepTokens()), 0);
+    let short = need() - this.kv.freePages();
+    if (short <= 0) return;
+    await this.applyEviction(this.kv.evict(short, this.freeSlots().map((s) => s.id)));
+    while ((short = need() - this.kv.freePages()) > 0 && this.active.size > 1) {
+      let youngest: [number, Entry] | undefined;
+      for (const item of this.active) if (!youngest || item[1].arrival > youngest[1].arrival) youngest = item;
+      await this.preempt(youngest![0]);
+    }
+  }
+
+  private async preempt(slotId: number): Promise<void> {
+    const entry = this.active.get(slotId)!;
+    const slot = this.slots.find((s) => s.id === slotId)!;
+    this.active.delete(slotId);
+    this.decoding.delete(slotId);
+    this.preemptions++;
+    entry.task.onPreempted();
+    await slot.release();
+    // Its pages go now (pages it shares stay with their other holders); it recomputes on resume.
+    await slot.truncate(0);
+    this.kv.sync(slotId, slot.cachedTokens());
+    const at = this.queue.findIndex((e) => e.arrival > entry.arrival);
+    this.queue.splice(at === -1 ? this.queue.length : at, 0, entry);
+  }
+
   private async round(): Promise<void> {
-    const entries = this.slots.filter((s) => this.active.has(s.id)).map((s) => [s, this.active.get(s.id)!] as const);
-    const live = entries.filter(([, t]) => !t.cancelled);
-    await Promise.all(entries.filter(([, t]) => t.cancelled).map(([s]) => this.finish(s)));
+    const cancelled = this.slots.filter((s) => this.active.get(s.id)?.task.cancelled);
+    await Promise.all(cancelled.map((s) => this.finish(s)));
+    await this.ensureRoundFits();
+    const live = this.slots.filter((s) => this.active.has(s.id)).map((s) => [s, this.active.get(s.id)!.task] as const);
+    if (live.length === 0) return;
     // Issue every step synchronously, in ascending slot order, before awaiting any of them.
     const batchTokens = live.reduce((sum, [slot]) => sum + slot.nextStepTokens(), 0);
     const steps = live.map(([slot]) => slot.step());
@@ -168,6 +367,7 @@ export class Scheduler {
     const finished: Slot[] = [];
     results.forEach((r, i) => {
       const [slot, task] = live[i]!;
+      this.kv.sync(slot.id, slot.cachedTokens());
       if (r.status === "rejected") {
         task.onError(r.reason);
         finished.push(slot);
@@ -184,13 +384,14 @@ export class Scheduler {
   }
 
   private async finish(slot: Slot): Promise<void> {
-    const task = this.active.get(slot.id);
+    const entry = this.active.get(slot.id);
     this.active.delete(slot.id);
     this.decoding.delete(slot.id);
     try {
       await slot.release();
     } finally {
-      task?.onReleased();
+      this.kv.sync(slot.id, slot.cachedTokens());
+      entry?.task.onReleased();
     }
   }
 }

@@ -106,8 +106,14 @@ export type GenerationEvent =
 export interface ModelInfo {
   id: string;
   path: string;
+  /** Tokens one request may hold (prompt + completion). */
   contextSize: number;
   sequences: number;
+  kvPool: "unified" | "per-sequence";
+  /** KV cells of all sequences together. */
+  kvPoolTokens: number;
+  /** Which node-llama-cpp addon runs: the prebuilt one or one built from source (unified KV). */
+  addonBuild: "portable" | "native" | "prebuilt";
   trainContextSize: number;
   chatTemplate: boolean;
   supportsThinking: boolean;
@@ -120,6 +126,9 @@ export interface EngineStatus {
   queued: number;
   queuedTokens: number;
   running: number;
+  /** Requests preempted since the worker started (KV pool exhausted). */
+  preemptions: number;
+  kv: { unified: boolean; pageTokens: number; totalPages: number; usedPages: number; sharedPages: number };
   /** Tokens per decode round since the last drained status (for the batch-size histogram). */
   roundTokens?: number[];
   slots: Array<{ id: number; phase: "idle" | "prefill" | "decode"; cachedTokens: number }>;

@@ -3,8 +3,8 @@ import type { Metrics } from "./definitions.js";
 import type { ModelRegistry } from "../router/registry.js";
 import type { ModelWorker } from "../router/model-worker.js";
 
-/** Page size of the KV accounting: what a vLLM block is. */
-export const KV_PAGE_TOKENS = 16;
+/** Preemption counts last seen per worker: the counter moves by the difference. */
+const seenPreemptions = new WeakMap<ModelWorker, number>();
 
 export async function refreshFromWorkers(metrics: Metrics, registry: ModelRegistry): Promise<void> {
   const workers = registry.list();
@@ -23,9 +23,12 @@ async function refreshOne(metrics: Metrics, worker: ModelWorker): Promise<void> 
     metrics.sequencesBusy.set(m, 0);
     return;
   }
-  const pagesPerSequence = Math.ceil((worker.info?.contextSize ?? 0) / KV_PAGE_TOKENS);
-  const used = status.slots.reduce((sum, s) => sum + Math.ceil(s.cachedTokens / KV_PAGE_TOKENS), 0);
-  const total = pagesPerSequence * sequences;
+  const { usedPages: used, totalPages: total } = status.kv;
+  const seen = seenPreemptions.get(worker) ?? 0;
+  // A restarted worker counts from 0 again.
+  const newPreemptions = status.preemptions >= seen ? status.preemptions - seen : status.preemptions;
+  if (newPreemptions > 0) metrics.preemptions.inc(m, newPreemptions);
+  seenPreemptions.set(worker, status.preemptions);
   metrics.requestsRunning.set(m, status.running);
   metrics.requestsWaiting.set(m, status.queued);
   metrics.sequencesBusy.set(m, status.slots.filter((s) => s.phase !== "idle").length);

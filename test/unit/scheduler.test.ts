@@ -1,5 +1,6 @@
 import { describe, it, expect } from "vitest";
 import { Scheduler, commonPrefixLength, type SchedTask, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
+import { KvPagePool } from "../../src/engine/kv/page-pool.js";
 
 /** A fake engine: records which slots stepped in each tick (one tick = one llama_decode batch). */
 class FakeEngine {
@@ -15,11 +16,16 @@ class FakeEngine {
   }
 }
 
+/**
+ * A fake sequence that models its KV cache exactly: a step evaluates the pending prompt chunk
+ * or the token sampled last, then samples the task's next scripted token.
+ */
 class FakeSlot implements Slot {
   cache: number[] = [];
-  private script: number[] = [];
-  private pos = 0;
-  private pendingPrompt = 0;
+  copiedFrom = -1;
+  private task: FakeTask | null = null;
+  private pending: number[] = [];
+  private lastSampled: number | null = null;
   failAt = -1;
   constructor(
     readonly id: number,
@@ -30,30 +36,47 @@ class FakeSlot implements Slot {
   cachedTokens() {
     return this.cache;
   }
-  async prepare(task: SchedTask) {
-    const reused = Math.min(commonPrefixLength(this.cache, task.prompt), task.prompt.length - 1);
-    this.cache = [...task.prompt];
-    this.script = this.outputs.get(task) ?? [];
-    this.pos = 0;
-    this.pendingPrompt = task.prompt.length - reused;
+  async prepare(task: SchedTask, reuse: boolean) {
+    const tokens = task.tokens();
+    const reused = reuse ? Math.min(commonPrefixLength(this.cache, tokens), tokens.length - 1) : 0;
+    this.cache = this.cache.slice(0, reused);
+    this.task = task as FakeTask;
+    this.pending = tokens.slice(reused);
+    this.lastSampled = null;
     return reused;
   }
+  async copyPrefix(donor: Slot, tokens: number) {
+    this.cache = donor.cachedTokens().slice(0, tokens);
+    this.copiedFrom = donor.id;
+    return true;
+  }
+  async truncate(keep: number) {
+    this.cache = this.cache.slice(0, keep);
+  }
   nextStepTokens() {
-    return this.pendingPrompt > 0 ? Math.min(this.pendingPrompt, this.chunk) : 1;
+    return this.pending.length > 0 ? Math.min(this.pending.length, this.chunk) : 1;
   }
   step(): Promise<StepOutcome> {
     this.engine.step(this.id);
-    if (this.pendingPrompt > this.chunk) {
-      this.pendingPrompt -= this.chunk;
+    if (this.pending.length > this.chunk) {
+      this.cache.push(...this.pending.splice(0, this.chunk));
       return Promise.resolve({ prefill: true });
     }
-    this.pendingPrompt = 0;
-    if (this.pos === this.failAt) return Promise.reject(new Error("decode failed"));
-    const token = this.script[this.pos++];
+    if (this.pending.length > 0) this.cache.push(...this.pending.splice(0));
+    else this.cache.push(this.lastSampled!);
+    const pos = this.task!.out.length;
+    if (pos === this.failAt) return Promise.reject(new Error("decode failed"));
+    const token = (this.outputs.get(this.task!) ?? [])[pos];
+    this.lastSampled = token ?? null;
     return Promise.resolve(token === undefined ? { token: 0, eog: true } : { token, eog: false });
   }
-  async release() {}
+  async release() {
+    this.task = null;
+    this.lastSampled = null;
+  }
 }
+
+type FakeTask = ReturnType<typeof task>;
 
 function task(prompt: number[], maxTokens = 100) {
   let resolve = () => {};
@@ -61,20 +84,30 @@ function task(prompt: number[], maxTokens = 100) {
   const t = {
     prompt,
     cancelled: false,
-    tokens: [] as number[],
+    /** Generated tokens. */
+    out: [] as number[],
     slot: -1,
     reused: -1,
+    admissions: 0,
+    preempted: 0,
     error: null as unknown,
     released: false,
     done,
+    tokens(): readonly number[] {
+      return t.preempted ? [...t.prompt, ...t.out] : t.prompt;
+    },
     onAdmitted(slotId: number, reused: number) {
       t.slot = slotId;
       t.reused = reused;
+      t.admissions++;
     },
     onToken(r: { token: number; eog: boolean }) {
       if (r.eog) return true;
-      t.tokens.push(r.token);
-      return t.tokens.length >= maxTokens;
+      t.out.push(r.token);
+      return t.out.length >= maxTokens;
+    },
+    onPreempted() {
+      t.preempted++;
     },
     onError(e: unknown) {
       t.error = e;
@@ -87,13 +120,18 @@ function task(prompt: number[], maxTokens = 100) {
   return t;
 }
 
-function setup(nSlots: number, chunk = 1000) {
+function setup(nSlots: number, chunk = 1000, kv?: { pageTokens?: number; pages?: number; unified?: boolean; prefixReuse?: boolean }) {
   const engine = new FakeEngine();
   const outputs = new Map<SchedTask, number[]>();
   const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs, chunk));
   const rounds: Array<[number, number]> = [];
-  const scheduler = new Scheduler([...slots].reverse(), (tokens, sequences) => rounds.push([tokens, sequences]));
-  return { engine, outputs, slots, scheduler, rounds };
+  const pool = new KvPagePool(kv?.pageTokens ?? 16, kv?.pages ?? 1_000_000, kv?.unified ?? false);
+  const scheduler = new Scheduler([...slots].reverse(), {
+    kv: pool,
+    prefixReuse: kv?.prefixReuse ?? true,
+    onRound: (tokens, sequences) => rounds.push([tokens, sequences]),
+  });
+  return { engine, outputs, slots, scheduler, rounds, pool };
 }
 
 describe("Scheduler", () => {
@@ -103,7 +141,7 @@ describe("Scheduler", () => {
     tasks.forEach((t, i) => outputs.set(t, Array.from({ length: 5 }, (_, k) => 100 * i + k)));
     tasks.forEach((t) => scheduler.submit(t));
     await Promise.all(tasks.map((t) => t.done));
-    expect(tasks.map((t) => t.tokens.length)).toEqual([5, 5, 5]);
+    expect(tasks.map((t) => t.out.length)).toEqual([5, 5, 5]);
     // 5 tokens + the EOG step, all three slots batched together every round.
     expect(engine.batches).toHaveLength(6);
     for (const b of engine.batches) expect(b).toEqual([0, 1, 2]);
@@ -120,7 +158,7 @@ describe("Scheduler", () => {
     [short, long, waiting].forEach((t) => scheduler.submit(t));
     expect(scheduler.snapshot().queued).toBeGreaterThanOrEqual(1);
     await Promise.all([short.done, long.done, waiting.done]);
-    expect(waiting.tokens).toEqual([7, 8]);
+    expect(waiting.out).toEqual([7, 8]);
     // The waiting task joined while the long one was still decoding: some batch holds both.
     expect(engine.batches.some((b) => b.includes(long.slot) && b.includes(waiting.slot) && b.length === 2)).toBe(true);
     expect(waiting.slot).toBe(short.slot);
@@ -133,15 +171,15 @@ describe("Scheduler", () => {
     scheduler.submit(t);
     await new Promise((r) => setTimeout(r, 5));
     t.cancelled = true;
-    const before = t.tokens.length;
+    const before = t.out.length;
     await t.done;
-    expect(t.tokens.length - before).toBeLessThanOrEqual(1);
+    expect(t.out.length - before).toBeLessThanOrEqual(1);
     expect(t.released).toBe(true);
     const next = task([2]);
     outputs.set(next, [5]);
     scheduler.submit(next);
     await next.done;
-    expect(next.tokens).toEqual([5]);
+    expect(next.out).toEqual([5]);
   });
 
   it("drops a task cancelled while queued without running it", async () => {
@@ -193,8 +231,8 @@ describe("Scheduler", () => {
     outputs.set(long, [9]);
     scheduler.submit(long);
     await Promise.all([decoding.done, long.done]);
-    expect(long.tokens).toEqual([9]);
-    expect(decoding.tokens).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(long.out).toEqual([9]);
+    expect(decoding.out).toEqual([1, 2, 3, 4, 5, 6]);
     // The 10-token prompt went in chunks of 4, 4, 2 while the other slot decoded one token a round.
     const withLong = rounds.filter(([, seqs]) => seqs === 2).map(([tokens]) => tokens);
     expect(withLong.slice(0, 3)).toEqual([5, 5, 3]);
@@ -212,8 +250,120 @@ describe("Scheduler", () => {
     scheduler.submit(good);
     await Promise.all([bad.done, good.done]);
     expect((bad.error as Error).message).toBe("decode failed");
-    expect(good.tokens).toEqual([4, 5, 6]);
+    expect(good.out).toEqual([4, 5, 6]);
     await scheduler.idle();
     expect(scheduler.snapshot().slots.every((s) => s.phase === "idle")).toBe(true);
+  });
+
+  it("copies a prefix cached by a busy slot into a free one instead of evaluating it", async () => {
+    const { outputs, slots, scheduler, rounds } = setup(2, 1000, { pageTokens: 4 });
+    const system = Array.from({ length: 10 }, (_, i) => 50 + i);
+    const first = task([...system, 1]);
+    const second = task([...system, 2, 3]);
+    outputs.set(first, Array.from({ length: 30 }, (_, i) => i));
+    outputs.set(second, [7]);
+    // The second request arrives while the first is decoding.
+    const onToken = first.onToken;
+    first.onToken = (r) => {
+      if (first.out.length === 2) scheduler.submit(second);
+      return onToken(r);
+    };
+    scheduler.submit(first);
+    await Promise.all([first.done, second.done]);
+    // Two full 4-token pages of the shared 10 tokens are copied; the other 4 tokens are evaluated.
+    expect(second.slot).toBe(1);
+    expect(slots[1]!.copiedFrom).toBe(0);
+    expect(second.reused).toBe(8);
+    expect(rounds.some(([tokens, seqs]) => seqs === 2 && tokens === 1 + 4)).toBe(true);
+  });
+
+  it("holds a request until the running prefill of the same prefix can be copied (n > 1)", async () => {
+    const { outputs, slots, scheduler, rounds } = setup(3, 8, { pageTokens: 4 });
+    const prompt = Array.from({ length: 30 }, (_, i) => 100 + i);
+    const choices = [task(prompt), task(prompt), task(prompt)];
+    choices.forEach((t, i) => outputs.set(t, [i, i]));
+    choices.forEach((t) => scheduler.submit(t));
+    await Promise.all(choices.map((t) => t.done));
+    expect(choices.map((t) => t.reused)).toEqual([0, 28, 28]);
+    expect(slots[1]!.copiedFrom).toBe(0);
+    expect(slots[2]!.copiedFrom).toBe(0);
+    // The prompt was evaluated once (30 tokens in chunks of 8) plus 2 tokens per follower.
+    const evaluated = rounds.reduce((sum, [tokens]) => sum + tokens, 0);
+    expect(evaluated).toBe(30 + 2 * 2 + 3 * 2);
+  });
+
+  it("does no prefix reuse at all when it is off", async () => {
+    const { outputs, slots, scheduler } = setup(2, 1000, { pageTokens: 4, prefixReuse: false });
+    slots[0]!.cache = [1, 2, 3, 4, 5];
+    const t = task([1, 2, 3, 4, 5, 6]);
+    outputs.set(t, [1]);
+    scheduler.submit(t);
+    await t.done;
+    expect(t.reused).toBe(0);
+    expect(slots[t.slot]!.copiedFrom).toBe(-1);
+  });
+
+  it("unified pool: admission waits for free pages, not only for a free slot", async () => {
+    // 6 pages of 4 tokens: one 10-token prompt + 10 tokens of output fills 5 of them.
+    const { outputs, scheduler, pool } = setup(2, 1000, { pageTokens: 4, pages: 6, unified: true });
+    const a = task(Array.from({ length: 10 }, (_, i) => i));
+    const b = task(Array.from({ length: 10 }, (_, i) => 100 + i));
+    outputs.set(a, Array.from({ length: 10 }, (_, i) => 200 + i));
+    outputs.set(b, [1]);
+    const events: string[] = [];
+    const [aReleased, bAdmitted] = [a.onReleased, b.onAdmitted];
+    a.onReleased = () => (events.push("a released"), aReleased());
+    b.onAdmitted = (slot, reused) => (events.push("b admitted"), bAdmitted(slot, reused));
+    scheduler.submit(a);
+    scheduler.submit(b);
+    await Promise.all([a.done, b.done]);
+    expect(a.out).toHaveLength(10);
+    expect(b.out).toEqual([1]);
+    // a took 3 pages + 1 in reserve; b's 3 + 1 did not fit in the 2 left, though a slot was free.
+    expect(events).toEqual(["a released", "b admitted"]);
+    expect(a.preempted + b.preempted).toBe(0);
+    expect(pool.usedPages()).toBeLessThanOrEqual(6);
+  });
+
+  it("unified pool: evicts the least recently used idle pages to admit a request", async () => {
+    const { outputs, slots, scheduler, pool } = setup(3, 1000, { pageTokens: 4, pages: 8, unified: true });
+    const old = task(Array.from({ length: 8 }, (_, i) => i));
+    const recent = task(Array.from({ length: 8 }, (_, i) => 50 + i));
+    outputs.set(old, [1]);
+    outputs.set(recent, [2]);
+    scheduler.submit(old);
+    await old.done;
+    scheduler.submit(recent);
+    await recent.done;
+    // Both idle slots hold 9 tokens (3 pages each); the next prompt needs 3 pages + 1 reserve.
+    expect(pool.usedPages()).toBe(6);
+    const fresh = task(Array.from({ length: 12 }, (_, i) => 900 + i));
+    outputs.set(fresh, [3]);
+    scheduler.submit(fresh);
+    await fresh.done;
+    expect(fresh.out).toEqual([3]);
+    // The old request's cache lost its tail pages; the recent one is intact.
+    expect(slots[old.slot]!.cache.length).toBeLessThan(9);
+    expect(slots[recent.slot]!.cache).toHaveLength(9);
+  });
+
+  it("unified pool: preempts the youngest request when the pool runs out and resumes it without a gap", async () => {
+    const { outputs, scheduler, pool } = setup(2, 1000, { pageTokens: 4, pages: 10, unified: true });
+    const older = task([1, 2, 3, 4]);
+    const younger = task([5, 6, 7, 8]);
+    const olderOut = Array.from({ length: 20 }, (_, i) => 100 + i);
+    const youngerOut = Array.from({ length: 20 }, (_, i) => 300 + i);
+    outputs.set(older, olderOut);
+    outputs.set(younger, youngerOut);
+    scheduler.submit(older);
+    scheduler.submit(younger);
+    await Promise.all([older.done, younger.done]);
+    expect(older.preempted).toBe(0);
+    expect(younger.preempted).toBeGreaterThanOrEqual(1);
+    expect(younger.admissions).toBe(younger.preempted + 1);
+    expect(older.out).toEqual(olderOut);
+    expect(younger.out).toEqual(youngerOut);
+    expect(scheduler.snapshot().preemptions).toBe(younger.preempted);
+    expect(pool.usedPages()).toBeLessThanOrEqual(10);
   });
 });
