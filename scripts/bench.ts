@@ -21,11 +21,13 @@
  *   --flash-attn auto            llama-server -fa (node-llama-cpp passes "auto" too: on for the CPU)
  *   --prefix-tokens 1000 --prefix-users 8 --prefix-questions 2 --question-tokens 24 --prefix-max-tokens 32
  *   --bench-pp 512 --bench-tg 128 --bench-reps 3   llama-bench -p/-n/-r (run with -fa 0,1)
+ *   --kv-pool unified            unified: edgellm model.kvPool=unified and llama-server --kv-unified;
+ *                                per-sequence: model.kvPool=per-sequence and --no-kv-unified
  *   --sequential                 run all of one server's workloads, stop it, then the other's (default:
  *                                both up, each workload on one then the other, order swapped each time)
  *   --no-shared-prefix --no-llama-bench --skip-warmup
- *   --prefix-off-set key=value   edgellm config that disables prefix reuse (repeatable). Without it the
- *                                "reuse off" run gives every request a unique first line, so no prefix can match.
+ *   --prefix-off-set key=value   edgellm config of the "prefix reuse off" run, a separate edgellm server
+ *                                (repeatable; default model.prefixReuse=false)
  *   --edgellm-set key=value      extra edgellm config (repeatable)
  *   --llama-server-args "..."    extra llama-server arguments
  *   --llama-bin <dir>            default vendor-build/llama.cpp/build/bin
@@ -72,7 +74,8 @@ const { values: opt } = parseArgs({
     "bench-reps": { type: "string", default: "3" },
     "skip-warmup": { type: "boolean", default: false },
     sequential: { type: "boolean", default: false },
-    "prefix-off-set": { type: "string", multiple: true, default: [] },
+    "kv-pool": { type: "string", default: "unified" },
+    "prefix-off-set": { type: "string", multiple: true, default: ["model.prefixReuse=false"] },
     "edgellm-set": { type: "string", multiple: true, default: [] },
     "llama-server-args": { type: "string", default: "" },
     "llama-bin": { type: "string", default: path.join(ROOT, "vendor-build/llama.cpp/build/bin") },
@@ -132,15 +135,14 @@ function concurrencyJobs(c: number): RequestSpec[][] {
 }
 
 const sharedSystem = textOfTokens(cfg.prefixTokens, 424242);
-/** One job per user, questions in sequence; `unique` breaks every prefix (first line differs). */
-function sharedPrefixJobs(unique: boolean, round: number): RequestSpec[][] {
+/** One job per user, questions in sequence, all with the same system prompt. */
+function sharedPrefixJobs(round: number): RequestSpec[][] {
   return Array.from({ length: cfg.prefixUsers }, (_, u) =>
     Array.from({ length: cfg.prefixQuestions }, (_, q) => {
       const seed = 90_000 + round * 1000 + u * 10 + q;
-      const system = unique ? `Session ${seed}.\n${sharedSystem}` : sharedSystem;
       return {
         messages: [
-          { role: "system" as const, content: system },
+          { role: "system" as const, content: sharedSystem },
           { role: "user" as const, content: textOfTokens(cfg.questionTokens, seed) },
         ],
         maxTokens: cfg.prefixMaxTokens,
@@ -152,6 +154,9 @@ function sharedPrefixJobs(unique: boolean, round: number): RequestSpec[][] {
 
 // ---- servers -------------------------------------------------------------------------------
 
+const kvPool = opt["kv-pool"];
+if (kvPool !== "unified" && kvPool !== "per-sequence") throw new Error(`--kv-pool must be unified or per-sequence, not ${kvPool}`);
+
 const running = new Set<RunningServer>();
 stopAllOnExit(running);
 
@@ -161,6 +166,7 @@ function edgellmSpec(model: string, port: number, extraSet: string[], tag: strin
     "--model", model, "--alias", MODEL_ALIAS, "--port", String(port),
     "--parallel", String(cfg.slots), "--ctx-size", String(cfg.ctxSize), "--threads", String(cfg.threads),
     "--log-level", "warn",
+    "--set", `model.kvPool=${kvPool}`,
     ...[...opt["edgellm-set"]!, ...extraSet].flatMap((kv) => ["--set", kv]),
   ];
   return { name: `edgellm${tag}`, command: process.execPath, args, cwd: ROOT, logFile: path.join(outDir, `edgellm${tag}.log`), port };
@@ -171,7 +177,7 @@ function llamaServerSpec(model: string, port: number): ServerSpec {
     "-m", model, "--alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", String(port),
     "-t", String(cfg.threads), "-tb", String(cfg.threads),
     "-np", String(cfg.slots), "-c", String(cfg.slots * cfg.ctxSize),
-    "-cb", "-fa", cfg.flashAttn, "--no-kv-unified",
+    "-cb", "-fa", cfg.flashAttn, kvPool === "unified" ? "--kv-unified" : "--no-kv-unified",
     ...opt["llama-server-args"]!.split(/\s+/).filter(Boolean),
   ];
   return { name: "llama-server", command: llamaServerBin, args, cwd: ROOT, logFile: path.join(outDir, "llama-server.log"), port };
@@ -225,8 +231,6 @@ function newResult(name: ServerName, spec: ServerSpec): ServerResult {
   return { name, command: commandLine(spec), loadS: 0, levels: [], peakRssBytes: 0, hwmSumBytes: 0 };
 }
 
-const separateOffRun = () => opt["prefix-off-set"]!.length > 0;
-
 async function runLevel(name: ServerName, srv: RunningServer, result: ServerResult, c: number): Promise<void> {
   log(`${name}: C=${c}, ${requestsFor(c)} requests`);
   const summary = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, concurrencyJobs(c), c));
@@ -237,21 +241,16 @@ async function runLevel(name: ServerName, srv: RunningServer, result: ServerResu
 async function runPrefix(name: ServerName, srv: RunningServer, result: ServerResult): Promise<void> {
   const lo = { baseURL: srv.baseURL, model: MODEL_ALIAS };
   log(`${name}: shared prefix (${cfg.prefixTokens}-token system prompt, ${cfg.prefixUsers} users x ${cfg.prefixQuestions} questions)`);
-  result.prefix = summarize(await runLoad(lo, sharedPrefixJobs(false, 1), cfg.prefixUsers));
+  result.prefix = summarize(await runLoad(lo, sharedPrefixJobs(1), cfg.prefixUsers));
   log(`${name}: shared prefix: ${describe(result.prefix)}, cached ${result.prefix.cachedTokens} of ${result.prefix.promptTokens} prompt tokens`);
 }
 
-async function runPrefixOff(name: ServerName, srv: RunningServer, result: ServerResult): Promise<void> {
-  result.prefixOff = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, sharedPrefixJobs(true, 2), cfg.prefixUsers));
-  log(`${name}: shared prefix, reuse off (unique first line): ${describe(result.prefixOff)}`);
-}
-
-/** With --prefix-off-set: a separate edgellm started with prefix reuse disabled by config. */
+/** A separate edgellm started with prefix reuse disabled by config (--prefix-off-set). */
 async function runPrefixOffServer(model: string, result: ServerResult): Promise<void> {
   const offSpec = edgellmSpec(model, await freePort(), opt["prefix-off-set"]!, "-prefix-off");
   await withServer(offSpec, async (srv) => {
     await warmup(srv.baseURL);
-    result.prefixOff = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, sharedPrefixJobs(false, 1), cfg.prefixUsers));
+    result.prefixOff = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, sharedPrefixJobs(1), cfg.prefixUsers));
     log(`edgellm: shared prefix, reuse off (${opt["prefix-off-set"]!.join(" ")}): ${describe(result.prefixOff)}`);
   });
 }
@@ -266,14 +265,11 @@ async function benchSequential(model: string): Promise<ServerResult[]> {
       result.loadS = srv.loadMs / 1000;
       await warmup(srv.baseURL);
       for (const c of cfg.levels) await runLevel(name, srv, result, c);
-      if (cfg.sharedPrefix) {
-        await runPrefix(name, srv, result);
-        if (name === "edgellm" && !separateOffRun()) await runPrefixOff(name, srv, result);
-      }
+      if (cfg.sharedPrefix) await runPrefix(name, srv, result);
     });
     result.peakRssBytes = server.rss.peakBytes;
     result.hwmSumBytes = server.rss.hwmSumBytes;
-    if (name === "edgellm" && separateOffRun() && cfg.sharedPrefix) await runPrefixOffServer(model, result);
+    if (name === "edgellm" && cfg.sharedPrefix) await runPrefixOffServer(model, result);
     results.push(result);
   }
   return results;
@@ -301,11 +297,7 @@ async function benchInterleaved(model: string): Promise<ServerResult[]> {
     let turn = 0;
     const inTurn = () => (turn++ % 2 === 0 ? up : [...up].reverse());
     for (const c of cfg.levels) for (const u of inTurn()) await runLevel(u.name, u.srv, u.result, c);
-    if (cfg.sharedPrefix) {
-      for (const u of inTurn()) await runPrefix(u.name, u.srv, u.result);
-      const e = up.find((u) => u.name === "edgellm");
-      if (e && !separateOffRun()) await runPrefixOff(e.name, e.srv, e.result);
-    }
+    if (cfg.sharedPrefix) for (const u of inTurn()) await runPrefix(u.name, u.srv, u.result);
   } finally {
     for (const u of up) {
       await u.srv.stop();
@@ -316,7 +308,7 @@ async function benchInterleaved(model: string): Promise<ServerResult[]> {
     }
   }
   const e = up.find((u) => u.name === "edgellm");
-  if (e && separateOffRun() && cfg.sharedPrefix) await runPrefixOffServer(model, e.result);
+  if (e && cfg.sharedPrefix) await runPrefixOffServer(model, e.result);
   return up.map((u) => u.result);
 }
 
@@ -424,7 +416,7 @@ function report(results: ServerResult[], bench: ReturnType<typeof runLlamaBench>
         ["run", "TTFT p50 ms", "TTFT p99 ms", "out tok/s", "wall s", "cached/prompt tok", "failed"],
         [
           prow("edgellm, prefix reuse on", e?.prefix),
-          prow(`edgellm, prefix reuse off${opt["prefix-off-set"]!.length ? "" : " (unique first line)"}`, e?.prefixOff),
+          prow(`edgellm, prefix reuse off (${opt["prefix-off-set"]!.join(" ")})`, e?.prefixOff),
           prow("llama-server (cache_prompt, default)", l?.prefix),
         ],
       ),
