@@ -6,6 +6,8 @@ import Fastify, { LogController, type FastifyError, type FastifyInstance } from 
 import { fastifySSE } from "@fastify/sse";
 import type { Logger } from "pino";
 import { randomUUID } from "node:crypto";
+import { STATUS_CODES } from "node:http";
+import type { Socket } from "node:net";
 import type { Config } from "../config/schema.js";
 import type { ModelRegistry } from "../router/registry.js";
 import { ApiError, invalidRequest, toApiError } from "../openai/errors.js";
@@ -45,6 +47,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     logController: new LogController({ requestIdLogLabel: "requestId", disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, verbose: true } },
     schemaErrorFormatter: (errors) => validationToApiError(errors),
+    clientErrorHandler,
   }) as unknown as FastifyInstance;
 
   // Like llama-server, read the body as JSON whatever the Content-Type says: `curl -d` without
@@ -115,4 +118,25 @@ function mapError(err: FastifyError | ApiError): ApiError {
     return new ApiError(err.statusCode, "invalid_request_error", err.message, { code: "invalid_request" });
   }
   return toApiError(err);
+}
+
+/**
+ * Errors Node's HTTP parser raises before a request exists (headers over 16 KiB, malformed
+ * request lines, header timeouts) answered with an OpenAI error object like every other error.
+ */
+function clientErrorHandler(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const [status, message, code] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? [431, "The request headers are larger than the server accepts (16 KiB)", "headers_too_large"]
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? [408, "The request was not received in time", "request_timeout"]
+        : [400, "The request is not valid HTTP", "bad_http_request"];
+  const body = JSON.stringify({ error: { message, type: "invalid_request_error", param: null, code } });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
 }

@@ -4,6 +4,7 @@
  * a request that runs too long and frees its sequence.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { connect } from "node:net";
 import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { openStream, untilContent, waitFor } from "../helpers/stream.js";
@@ -71,6 +72,27 @@ describe("request limits", () => {
     const res = await post(server, "[".repeat(100_000) + "]".repeat(100_000));
     expect(res.status).toBe(400);
     expect(res.body.error.param).toBe("body");
+    expect((await post(server, { ...ok, max_tokens: 2 })).status).toBe(200);
+  });
+
+  it("headers over Node's 16 KiB and garbage request lines get OpenAI error objects, and the server goes on", async () => {
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(new URL(server.url).port), "127.0.0.1", () => socket.write(request));
+        let data = "";
+        socket.on("data", (chunk) => (data += chunk.toString()));
+        socket.on("close", () => resolve(data));
+        socket.on("error", reject);
+      });
+    const parse = (response: string) => ({
+      status: Number(/^HTTP\/1\.1 (\d+)/.exec(response)?.[1]),
+      body: JSON.parse(response.slice(response.indexOf("\r\n\r\n") + 4)),
+    });
+    const big = parse(await raw(`GET /v1/models HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`));
+    expect(big).toEqual({ status: 431, body: { error: { message: expect.stringContaining("headers"), type: "invalid_request_error", param: null, code: "headers_too_large" } } });
+    const garbage = parse(await raw("NOT HTTP AT ALL\r\n\r\n"));
+    expect(garbage.status).toBe(400);
+    expect(garbage.body.error.code).toBe("bad_http_request");
     expect((await post(server, { ...ok, max_tokens: 2 })).status).toBe(200);
   });
 
