@@ -60,7 +60,10 @@ export const ConfigSchema = Type.Object(
          * prebuilt addon); "auto": unified when that addon is built, else per-sequence.
          */
         kvPool: Type.Union([Type.Literal("auto"), Type.Literal("unified"), Type.Literal("per-sequence")]),
-        /** Cells of the unified pool; 0 = contextSize x sequences. contextSize stays the bound of one request. */
+        /**
+         * KV cells of all sequences together; 0 = contextSize x sequences. A unified pool lets one
+         * request grow into all of it, per-sequence pools split it evenly; contextSize bounds a request in both.
+         */
         kvPoolTokens: Type.Integer({ minimum: 0 }),
         /** Tokens per KV page: the unit of admission, prefix sharing and eviction. */
         kvPageTokens: Type.Integer({ minimum: 1, maximum: 1024 }),

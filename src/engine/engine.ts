@@ -24,6 +24,7 @@ import { Generation } from "./generation.js";
 import { checkMemoryBudget } from "../models/memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
 import { KvPagePool } from "./kv/page-pool.js";
+import { kvLayout } from "./kv/layout.js";
 
 const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
 
@@ -69,10 +70,8 @@ export class Engine {
     const { llama } = backend;
     const { sequences, contextSize, kvPageTokens } = init.model;
     const unified = backend.unifiedKv;
-    // node-llama-cpp sizes a unified pool as sequences x contextSize cells.
-    const poolTokens = unified && init.model.kvPoolTokens > 0 ? init.model.kvPoolTokens : contextSize * sequences;
-    const contextPerSequence = Math.ceil(poolTokens / sequences);
-    await checkMemoryBudget(llama, init.modelPath, { ...init.model, contextSize: contextPerSequence });
+    const { contextPerSequence } = kvLayout(init.model);
+    await checkMemoryBudget(llama, init.modelPath, init.model);
     const model = await llama.loadModel({ modelPath: init.modelPath });
     const context = await model.createContext({
       sequences,
@@ -84,8 +83,9 @@ export class Engine {
       ...(unified && { kvUnified: true }),
     });
     if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");
-    // One pool: a sequence may grow into all of it, but a request stays bounded by contextSize.
-    const requestContext = unified ? Math.min(contextSize, context.contextSize) : context.contextSize;
+    // One pool: a sequence may grow into all of it; otherwise into its own share. A request
+    // stays bounded by contextSize in both.
+    const requestContext = Math.min(contextSize, context.contextSize);
     const totalPages = unified
       ? Math.floor(context.contextSize / kvPageTokens)
       : sequences * Math.floor(context.contextSize / kvPageTokens);

@@ -6,6 +6,7 @@
  */
 import { GgmlType, GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
 import type { Config } from "../config/schema.js";
+import { kvLayout } from "../engine/kv/layout.js";
 
 export class MemoryBudgetError extends Error {
   override name = "MemoryBudgetError";
@@ -27,7 +28,7 @@ export async function estimateMemory(llama: Llama, modelPath: string, model: Con
   // The V2 estimate simulates llama.cpp's allocation; the older formula prices a q8_0 KV cell
   // as a whole 34-byte block (an order of magnitude too much) and would refuse models that fit.
   const context = await insights.estimateContextResourceRequirementsV2({
-    contextSize: model.contextSize,
+    contextSize: kvLayout(model).contextPerSequence,
     sequences: model.sequences,
     batchSize: model.batchSize,
     modelGpuLayers: 0,
@@ -47,8 +48,8 @@ export async function checkMemoryBudget(llama: Llama, modelPath: string, model: 
     const limit = explicit ? `model.memoryBudgetMB is ${mib(budget)} MiB` : `only ${mib(budget)} MiB are available`;
     throw new MemoryBudgetError(
       `the model needs about ${mib(needed)} MiB (weights ${mib(estimate.weightsBytes)} MiB, KV cache and compute buffers ` +
-        `${mib(estimate.contextBytes)} MiB for ${model.sequences} x ${model.contextSize} tokens with ${model.kvCacheType} KV) but ${limit}; ` +
-        `lower model.contextSize or model.sequences, use kvCacheType q8_0, or a smaller quantization`,
+        `${mib(estimate.contextBytes)} MiB for ${kvLayout(model).poolTokens} KV cells with ${model.kvCacheType} KV) but ${limit}; ` +
+        `lower model.kvPoolTokens, model.contextSize or model.sequences, use kvCacheType q8_0, or a smaller quantization`,
     );
   }
   return estimate;

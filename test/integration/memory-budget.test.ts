@@ -43,7 +43,7 @@ describe("memory budget estimate", () => {
     const err = await checkMemoryBudget(llama, model, small).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MemoryBudgetError);
     expect((err as Error).message).toMatch(
-      /^the model needs about \d+ MiB \(weights \d+ MiB, KV cache and compute buffers \d+ MiB for 2 x 2048 tokens with f16 KV\) but model.memoryBudgetMB is 300 MiB; lower model.contextSize or model.sequences/,
+      /^the model needs about \d+ MiB \(weights \d+ MiB, KV cache and compute buffers \d+ MiB for 4096 KV cells with f16 KV\) but model.memoryBudgetMB is 300 MiB; lower model.kvPoolTokens, model.contextSize or model.sequences/,
     );
   });
 });

@@ -4,6 +4,7 @@
  * Kubernetes manifests validate against the Kubernetes JSON schemas (kubernetes-models) and
  * agree with each other and with the server (ports, /health, metric names, grace periods).
  */
+import { kvLayout } from "../../src/engine/kv/layout.js";
 import { describe, it, expect } from "vitest";
 import { readFileSync, readdirSync } from "node:fs";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
@@ -34,21 +35,23 @@ describe("config profiles", () => {
     expect(() => profile(name)).not.toThrow();
   });
 
-  it("edge-1gb: a q4 model, q8_0 KV, 2 sequences, a small context, a budget under 1 GiB", () => {
+  it("edge-1gb: a q4 model, q8_0 KV, 2 sequences, a small KV pool, a budget under 1 GiB", () => {
     const c = profile("edge-1gb");
     expect(c.model.source).toMatch(/Q4/i);
     expect(c.model.kvCacheType).toBe("q8_0");
     expect(c.model.sequences).toBe(2);
-    expect(c.model.contextSize).toBeLessThanOrEqual(2048);
+    expect(kvLayout(c.model).poolTokens).toBeLessThanOrEqual(4096);
     expect(c.model.memoryBudgetMB).toBeGreaterThan(0);
     expect(c.model.memoryBudgetMB).toBeLessThan(1024);
-    expect(c.limits.maxPromptTokens + c.generation.defaultMaxTokens).toBeLessThanOrEqual(c.model.contextSize);
+    // A default request fits a sequence's share of the pool, so per-sequence pools serve it too.
+    expect(c.limits.maxPromptTokens + c.generation.defaultMaxTokens).toBeLessThanOrEqual(kvLayout(c.model).contextPerSequence);
   });
 
   it("edge-4gb and server grow from there", () => {
     const [small, mid, big] = PROFILES.map(profile);
-    expect(mid!.model.contextSize * mid!.model.sequences).toBeGreaterThan(small!.model.contextSize * small!.model.sequences);
-    expect(big!.model.contextSize * big!.model.sequences).toBeGreaterThan(mid!.model.contextSize * mid!.model.sequences);
+    const pool = (c: typeof small) => kvLayout(c!.model).poolTokens;
+    expect(pool(mid)).toBeGreaterThan(pool(small));
+    expect(pool(big)).toBeGreaterThan(pool(mid));
     expect(mid!.model.memoryBudgetMB).toBeLessThan(4096);
   });
 
