@@ -70,6 +70,11 @@ export const ConfigSchema = Type.Object(
         /** Reuse cached prompt prefixes across requests (off only to measure what it gains). */
         prefixReuse: Type.Boolean(),
         loadTimeoutMs: Type.Integer({ minimum: 1000 }),
+        /**
+         * V8 heap limit of the model worker process (--max-old-space-size); 0 = V8's default, which
+         * on a large host lets garbage pile up for gigabytes between collections.
+         */
+        workerHeapMB: Type.Integer({ minimum: 0 }),
         /** Refuse to load when weights + KV + compute buffers are estimated above this; 0 = the machine's available memory. */
         memoryBudgetMB: Type.Integer({ minimum: 0 }),
       },

@@ -70,7 +70,10 @@ export class ModelWorker extends EventEmitter {
   /** Starts the worker and resolves once the model is loaded (rejects with the worker's reason). */
   start(): Promise<ModelInfo> {
     if (this.state !== "restarting") this.state = "loading";
-    const execArgv = WORKER_ENTRY.pathname.endsWith(".ts") ? ["--import", "tsx"] : [];
+    const execArgv = [
+      ...(WORKER_ENTRY.pathname.endsWith(".ts") ? ["--import", "tsx"] : []),
+      ...(this.init.model.workerHeapMB > 0 ? [`--max-old-space-size=${this.init.model.workerHeapMB}`] : []),
+    ];
     const child = fork(fileURLToPath(WORKER_ENTRY), [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child = child;
     // IPC to a child that just died fails asynchronously; without a listener that would crash the server.

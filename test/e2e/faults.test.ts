@@ -28,6 +28,12 @@ describe("a worker killed mid-stream", () => {
   });
   afterAll(() => server?.stop());
 
+  it("runs the worker with the configured V8 heap limit (model.workerHeapMB), restarts included", async () => {
+    const worker = server.running.registry.list()[0]!;
+    const args = readFileSync(`/proc/${worker.pid}/cmdline`, "utf8").split("\0");
+    expect(args).toContain("--max-old-space-size=256");
+  });
+
   it("ends in-flight requests cleanly, reports degraded, restarts, and serves again", async () => {
     const worker = server.running.registry.list()[0]!;
     const chat = `${server.baseURL}/chat/completions`;
@@ -63,6 +69,7 @@ describe("a worker killed mid-stream", () => {
     await waitFor(async () => (await fetch(`${server.url}/health`)).status, (s) => s === 200, 60_000, 100);
     expect(worker.restarts).toBe(1);
     expect(worker.pid).not.toBe(firstPid);
+    expect(readFileSync(`/proc/${worker.pid}/cmdline`, "utf8").split("\0")).toContain("--max-old-space-size=256");
     const after = await fetch(chat, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(ask(server.modelId, { max_tokens: 5 })) });
     expect(after.status).toBe(200);
     expect(((await after.json()) as any).usage.completion_tokens).toBe(5);
@@ -192,7 +199,7 @@ describe("model files that cannot be served: one line naming the file, exit 1", 
     expect(code).toBe(1);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
-      new RegExp(`^edgellm: cannot load model ${file}: the model needs about \\d+ MiB \\(weights \\d+ MiB, KV cache and compute buffers \\d+ MiB for 4 x 4096 tokens with f16 KV\\) but model.memoryBudgetMB is 8 MiB`),
+      new RegExp(`^edgellm: cannot load model ${file}: the model needs about \\d+ MiB \\(weights \\d+ MiB, KV cache and compute buffers \\d+ MiB for 16384 KV cells with f16 KV\\) but model.memoryBudgetMB is 8 MiB`),
     );
   });
 });

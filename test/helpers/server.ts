@@ -14,7 +14,7 @@ export interface TestServer {
 /** `logger` defaults to a silent one; pass a pino logger over a capture stream to read the logs. */
 export async function startTestServer(modelPath: string, set: Record<string, unknown> = {}, logger: Logger = pino({ level: "silent" })): Promise<TestServer> {
   const config = loadConfig(
-    { set: { "model.source": modelPath, "server.port": 0, "model.contextSize": 1024, "model.sequences": 2, "model.threads": 2, "log.level": "silent", ...set } },
+    { set: { "model.source": modelPath, "server.port": 0, "model.contextSize": 1024, "model.sequences": 2, "model.threads": 1, "log.level": "silent", ...set } },
     {},
   );
   let fatal: number | null = null;
