@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { connect } from "node:net";
 import { scriptedModel } from "../helpers/models.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { engineIdle, startTestServer, type TestServer } from "../helpers/server.js";
 import { openStream, untilContent, waitFor } from "../helpers/stream.js";
 
 const LOOP = ["one two three four five six seven eight nine ten "];
@@ -18,15 +18,6 @@ async function post(server: TestServer, body: unknown): Promise<{ status: number
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
   return { status: res.status, headers: res.headers, body: await res.json() };
-}
-
-/** Every slot idle, nothing queued or in flight. */
-async function engineIdle(server: TestServer): Promise<void> {
-  await waitFor(
-    async () => ((await (await fetch(`${server.url}/v1/engine`)).json()) as any).models[0],
-    (m) => m.queued === 0 && m.inflight === 0 && m.slots.every((s: { phase: string }) => s.phase === "idle"),
-    10_000,
-  );
 }
 
 describe("request limits", () => {
@@ -129,13 +120,15 @@ describe("request deadline", () => {
   let server: TestServer;
   let ok: { model: string; messages: Array<{ role: string; content: string }> };
   beforeAll(async () => {
-    server = await startTestServer(await scriptedModel(LOOP, { loop: true }), { "limits.requestTimeoutMs": 1500 });
+    // Room for a generation that outlasts the deadline however fast the machine decodes (about
+    // 1 ms a token for this model at 1 thread: 900 tokens once finished inside 1.5 s).
+    server = await startTestServer(await scriptedModel(LOOP, { loop: true }), { "limits.requestTimeoutMs": 1500, "model.contextSize": 8192 });
     ok = { model: server.modelId, messages: [{ role: "user", content: "count" }] };
   });
   afterAll(() => server?.stop());
 
   it("ends a stream that runs past it with a request_timeout error event and frees the sequence", async () => {
-    const stream = await openStream(`${server.baseURL}/chat/completions`, { ...ok, stream: true, max_tokens: 900 });
+    const stream = await openStream(`${server.baseURL}/chat/completions`, { ...ok, stream: true, max_tokens: 8000 });
     expect(stream.status).toBe(200);
     const events = await stream.rest();
     expect(JSON.parse(events.at(-1)!)).toEqual({
@@ -145,7 +138,7 @@ describe("request deadline", () => {
   });
 
   it("answers 408 when it runs out before the response started", async () => {
-    const res = await post(server, { ...ok, max_tokens: 900 });
+    const res = await post(server, { ...ok, max_tokens: 8000 });
     expect(res.status).toBe(408);
     expect(res.body.error.code).toBe("request_timeout");
     await engineIdle(server);
