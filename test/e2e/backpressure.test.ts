@@ -2,7 +2,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import OpenAI from "openai";
 import { scriptedModel } from "../helpers/models.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { engineModel, startTestServer, type TestServer } from "../helpers/server.js";
 
 describe("bounded wait queue", () => {
   let server: TestServer;
@@ -16,7 +16,7 @@ describe("bounded wait queue", () => {
   });
   afterAll(() => server?.stop());
 
-  const engine = async () => ((await (await fetch(`${server.url}/v1/engine`)).json()) as { models: Array<{ queued: number; running: number }> }).models[0]!;
+  const engine = () => engineModel(server);
 
   it("answers 429 with Retry-After when the queue is full, and serves the queued request once a slot frees", async () => {
     const running = new AbortController();

@@ -7,12 +7,8 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import OpenAI from "openai";
 import { scriptedModel } from "../helpers/models.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { engineModel, startTestServer, type TestServer } from "../helpers/server.js";
 import { postSse } from "../helpers/sse.js";
-
-interface EngineBody {
-  models: Array<{ slots: Array<{ phase: string; cachedTokens: number }> }>;
-}
 
 const SCRIPT = "Hello! I am a scripted model, and I say exactly this.";
 
@@ -218,7 +214,7 @@ describe("client disconnect", () => {
     }
     expect(got).toBe(5);
     // The worker must see the disconnect and free the slot, long before 900 tokens would be done.
-    const slot = async () => ((await (await fetch(`${server.url}/v1/engine`)).json()) as EngineBody).models[0]!.slots[0]!;
+    const slot = async () => (await engineModel(server)).slots[0]!;
     let phase = "";
     for (let i = 0; i < 100; i++) {
       phase = (await slot()).phase;

@@ -7,20 +7,15 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import fc from "fast-check";
 import { scriptedModel, tinyModel } from "../helpers/models.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { engineIdle, startTestServer, type TestServer } from "../helpers/server.js";
 import { FUZZ_SERVER_SETTINGS, disconnectProperty, httpFuzzProperty } from "../helpers/http-fuzz.js";
-import { waitFor } from "../helpers/stream.js";
 
 const RUNS = Number(process.env["FUZZ_RUNS"] ?? 150);
 
 /** The server is still whole: same worker process, never restarted, every slot idle, nothing queued. */
 async function expectIntact(server: TestServer, pid: number): Promise<void> {
   const worker = server.running.registry.list()[0]!;
-  await waitFor(
-    async () => ((await (await fetch(`${server.url}/v1/engine`)).json()) as any).models[0],
-    (m) => m.state === "ready" && m.queued === 0 && m.inflight === 0 && m.slots.every((s: { phase: string }) => s.phase === "idle"),
-    10_000,
-  );
+  await engineIdle(server, { ready: true });
   expect(worker.pid).toBe(pid);
   expect(worker.restarts).toBe(0);
   const res = await fetch(`${server.baseURL}/chat/completions`, {

@@ -2,6 +2,8 @@
 import pino, { type Logger } from "pino";
 import { loadConfig } from "../../src/config/load.js";
 import { start, type Running } from "../../src/main.js";
+import type { EngineStatus } from "../../src/engine/types.js";
+import { waitFor } from "./stream.js";
 
 export interface TestServer {
   url: string;
@@ -28,4 +30,21 @@ export async function startTestServer(modelPath: string, set: Record<string, unk
   if (!address || typeof address === "string") throw new Error("server has no TCP address");
   const url = `http://127.0.0.1:${address.port}`;
   return { url, baseURL: `${url}/v1`, modelId: worker.id, running, stop: () => running.stop() };
+}
+
+/** The served model's entry in GET /v1/engine. */
+export type EngineModelStatus = EngineStatus & { state: string; inflight: number; kv_pool: string | null };
+
+export async function engineModel(server: TestServer): Promise<EngineModelStatus> {
+  const body = (await (await fetch(`${server.url}/v1/engine`)).json()) as { models: EngineModelStatus[] };
+  return body.models[0]!;
+}
+
+/** Waits until every slot is idle and nothing is queued or in flight; `ready` also requires the worker ready. */
+export async function engineIdle(server: TestServer, { ready = false } = {}): Promise<void> {
+  await waitFor(
+    () => engineModel(server),
+    (m) => (!ready || m.state === "ready") && m.queued === 0 && m.inflight === 0 && m.slots.every((s) => s.phase === "idle"),
+    10_000,
+  );
 }

@@ -7,7 +7,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import OpenAI from "openai";
 import { scriptedModel } from "../helpers/models.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { engineIdle, engineModel, startTestServer, type TestServer } from "../helpers/server.js";
 import { scrape, delta } from "../helpers/prometheus.js";
 
 const SCRIPT = "Paged caches share what they can.";
@@ -16,20 +16,10 @@ const SYSTEM = "You are a careful assistant. " + rules(60);
 /** Held by no idle sequence when the test that uses it starts. */
 const OTHER_SYSTEM = "You are a terse assistant. " + rules(50);
 
-interface EngineModel {
-  kv_pool: string;
-  preemptions: number;
-  kv: { unified: boolean; pageTokens: number; totalPages: number; usedPages: number; sharedPages: number };
-  slots: Array<{ phase: string }>;
-}
-
-async function engineStatus(server: TestServer): Promise<EngineModel> {
-  const body = (await (await fetch(`${server.url}/v1/engine`)).json()) as { models: EngineModel[] };
-  return body.models[0]!;
-}
-
-async function untilIdle(server: TestServer): Promise<void> {
-  while ((await engineStatus(server)).slots.some((s) => s.phase !== "idle")) await new Promise((r) => setTimeout(r, 20));
+/** A server on the looping scripted model, with this test file's settings on top of the helper's. */
+async function startKvServer(set: Record<string, unknown>): Promise<{ server: TestServer; client: OpenAI }> {
+  const server = await startTestServer(await scriptedModel([SCRIPT], { loop: true }), set);
+  return { server, client: new OpenAI({ baseURL: server.baseURL, apiKey: "unused", maxRetries: 0 }) };
 }
 
 describe.each(["unified", "per-sequence"] as const)("KV pool %s on the real engine", (kvPool) => {
@@ -39,18 +29,17 @@ describe.each(["unified", "per-sequence"] as const)("KV pool %s on the real engi
   const evaluated = (before: Map<string, number>, after: Map<string, number>) => delta(before, after, `edgellm_decode_batch_tokens_sum{${m()}}`);
 
   beforeAll(async () => {
-    server = await startTestServer(await scriptedModel([SCRIPT], { loop: true }), {
+    ({ server, client } = await startKvServer({
       "model.kvPool": kvPool,
       "model.sequences": 3,
       "model.contextSize": 2048,
       "model.prefillChunk": 64,
-    });
-    client = new OpenAI({ baseURL: server.baseURL, apiKey: "unused", maxRetries: 0 });
+    }));
   });
   afterAll(() => server?.stop());
 
   it(`runs with the ${kvPool} pool it was asked for`, async () => {
-    const status = await engineStatus(server);
+    const status = await engineModel(server);
     expect(status.kv_pool).toBe(kvPool);
     expect(status.kv.unified).toBe(kvPool === "unified");
     expect(status.kv.pageTokens).toBe(16);
@@ -78,7 +67,7 @@ describe.each(["unified", "per-sequence"] as const)("KV pool %s on the real engi
     expect(tokens).toBeLessThan(prompt + 2 * 16 + 3 * 12 + 1);
     expect(tokens).toBeGreaterThanOrEqual(prompt);
     expect(delta(before, after, `edgellm_prefix_cache_hit_tokens_total{${m()}}`)).toBeGreaterThanOrEqual(2 * (prompt - 16));
-    await untilIdle(server);
+    await engineIdle(server);
   });
 
   it("a request sharing a busy sequence's system prompt copies it and answers as if computed", async () => {
@@ -123,7 +112,7 @@ describe.each(["unified", "per-sequence"] as const)("KV pool %s on the real engi
     expect(delta(before, after, `edgellm_prefix_cache_hit_tokens_total{${m()}}`)).toBe(cached);
     // The scripted model answers the same whatever the question: the copied cells are right.
     expect(text).toBe(alone.choices[0]!.message.content);
-    await untilIdle(server);
+    await engineIdle(server);
   });
 });
 
@@ -133,13 +122,12 @@ describe("unified KV pool under pressure on the real engine", () => {
   const m = () => `model="${server.modelId}"`;
   beforeAll(async () => {
     // A 320-token pool for two sequences that may each hold 320 tokens.
-    server = await startTestServer(await scriptedModel([SCRIPT], { loop: true }), {
+    ({ server, client } = await startKvServer({
       "model.kvPool": "unified",
       "model.sequences": 2,
       "model.contextSize": 320,
       "model.kvPoolTokens": 320,
-    });
-    client = new OpenAI({ baseURL: server.baseURL, apiKey: "unused", maxRetries: 0 });
+    }));
   });
   afterAll(() => server?.stop());
 
@@ -156,7 +144,7 @@ describe("unified KV pool under pressure on the real engine", () => {
     expect(a.choices[0]!.message.content).toBe(soloA.choices[0]!.message.content);
     expect(b.choices[0]!.message.content).toBe(soloB.choices[0]!.message.content);
     expect(b.usage!.completion_tokens).toBe(250);
-    const status = await engineStatus(server);
+    const status = await engineModel(server);
     expect(status.kv.usedPages).toBeLessThanOrEqual(status.kv.totalPages);
   }, 120_000);
 });
@@ -166,19 +154,18 @@ describe("eight 1k-token requests in an 8k unified pool", () => {
   let client: OpenAI;
   const m = () => `model="${server.modelId}"`;
   beforeAll(async () => {
-    server = await startTestServer(await scriptedModel([SCRIPT], { loop: true }), {
+    ({ server, client } = await startKvServer({
       "model.kvPool": "unified",
       "model.sequences": 8,
       "model.contextSize": 8192,
       "model.kvPoolTokens": 8192,
       "model.prefillChunk": 128,
-    });
-    client = new OpenAI({ baseURL: server.baseURL, apiKey: "unused", maxRetries: 0 });
+    }));
   });
   afterAll(() => server?.stop());
 
   it("runs all eight at once without preemption, though each could grow to 8k", async () => {
-    const status = await engineStatus(server);
+    const status = await engineModel(server);
     expect(status.kv.totalPages).toBe(8192 / 16);
     const before = await scrape(server.url);
     const results = await Promise.all(
