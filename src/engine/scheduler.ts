@@ -119,6 +119,7 @@ export function commonPrefixLength(a: readonly number[], b: readonly number[]): 
 
 export class Scheduler {
   private readonly slots: readonly Slot[];
+  private readonly slotById: ReadonlyMap<number, Slot>;
   private readonly queue: Entry[] = [];
   private readonly active = new Map<number, Entry>();
   /** Slots whose task has produced its first token (prompt evaluated). */
@@ -134,6 +135,7 @@ export class Scheduler {
 
   constructor(slots: readonly Slot[], options: SchedulerOptions) {
     this.slots = [...slots].sort((a, b) => a.id - b.id);
+    this.slotById = new Map(this.slots.map((s) => [s.id, s]));
     this.kv = options.kv;
     this.prefixReuse = options.prefixReuse;
     this.onRound = options.onRound ?? (() => {});
@@ -276,7 +278,7 @@ export class Scheduler {
       const shared = Math.min(commonPrefixLength(leader.task.tokens(), tokens), tokens.length - 1);
       const pages = shared - (shared % B);
       if (pages <= plan.reused) continue;
-      const slot = this.slots.find((s) => s.id === slotId)!;
+      const slot = this.slotById.get(slotId)!;
       if (slot.cachedTokens().length < pages) return true;
     }
     return false;
@@ -315,7 +317,7 @@ export class Scheduler {
 
   private async applyEviction(cuts: Map<number, number>): Promise<void> {
     for (const [slotId, keep] of cuts) {
-      const slot = this.slots.find((s) => s.id === slotId)!;
+      const slot = this.slotById.get(slotId)!;
       await slot.truncate(keep);
       this.kv.sync(slotId, slot.cachedTokens());
     }
@@ -340,7 +342,7 @@ export class Scheduler {
 
   private async preempt(slotId: number): Promise<void> {
     const entry = this.active.get(slotId)!;
-    const slot = this.slots.find((s) => s.id === slotId)!;
+    const slot = this.slotById.get(slotId)!;
     this.active.delete(slotId);
     this.decoding.delete(slotId);
     this.preemptions++;

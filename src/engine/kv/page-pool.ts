@@ -203,7 +203,7 @@ export class KvPagePool {
       for (const id of idle) {
         const tail = this.tables.get(id)!.at(-1);
         // A page a busy sequence also holds cannot be freed: cutting it would only lose this cache.
-        if (tail && tail.lastUsed < oldest && [...tail.holders].every((h) => idleSet.has(h))) {
+        if (tail && tail.lastUsed < oldest && heldOnlyBy(tail, idleSet)) {
           oldest = tail.lastUsed;
           victim = id;
         }
@@ -227,7 +227,7 @@ export class KvPagePool {
     const counted = new Set<Page>();
     for (const id of idle) {
       for (const page of this.tables.get(id) ?? []) {
-        if (!counted.has(page) && [...page.holders].every((h) => idle.has(h))) counted.add(page);
+        if (heldOnlyBy(page, idle)) counted.add(page);
       }
     }
     return counted.size;
@@ -269,6 +269,12 @@ export class KvPagePool {
     pages.add(page);
     this.index.set(page.hash!, pages);
   }
+}
+
+/** Whether every sequence holding the page is among `slots` (cutting them all frees it). */
+function heldOnlyBy(page: Page, slots: ReadonlySet<number>): boolean {
+  for (const holder of page.holders) if (!slots.has(holder)) return false;
+  return true;
 }
 
 function sameTokens(page: readonly number[], tokens: readonly number[], start: number, end: number): boolean {
