@@ -86,9 +86,9 @@ export class Engine {
     // One pool: a sequence may grow into all of it; otherwise into its own share. A request
     // stays bounded by contextSize in both.
     const requestContext = Math.min(contextSize, context.contextSize);
-    const totalPages = unified
-      ? Math.floor(context.contextSize / kvPageTokens)
-      : sequences * Math.floor(context.contextSize / kvPageTokens);
+    const poolCells = unified ? context.contextSize : context.contextSize * sequences;
+    // Per-sequence regions hold whole pages each: no page straddles two sequences.
+    const totalPages = unified ? Math.floor(poolCells / kvPageTokens) : sequences * Math.floor(context.contextSize / kvPageTokens);
     const kv = new KvPagePool(kvPageTokens, totalPages, unified);
     const slots = Array.from(
       { length: sequences },
@@ -103,7 +103,7 @@ export class Engine {
       contextSize: requestContext,
       sequences,
       kvPool: unified ? "unified" : "per-sequence",
-      kvPoolTokens: unified ? context.contextSize : context.contextSize * sequences,
+      kvPoolTokens: poolCells,
       addonBuild: backend.build,
       trainContextSize: model.trainContextSize,
       chatTemplate: template !== undefined,
