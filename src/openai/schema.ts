@@ -95,7 +95,8 @@ const ReasoningEffort = Type.Union(
 
 /** Sampling and stopping fields shared by chat and text completions. */
 const samplingFields = {
-  model: Type.String({ description: "a model id from /v1/models" }),
+  /** May be left out when exactly one model is served, as llama-server and vLLM allow. */
+  model: Type.Optional(Type.String({ description: "a model id from /v1/models" })),
   max_tokens: Nullable(Type.Integer({ minimum: 1 }), "an integer >= 1"),
   temperature: Nullable(Type.Number({ minimum: 0, maximum: 2 }), "a number between 0 and 2"),
   top_p: Nullable(Type.Number({ minimum: 0, maximum: 1 }), "a number between 0 and 1"),

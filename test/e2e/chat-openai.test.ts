@@ -164,6 +164,16 @@ describe("chat completions with the openai SDK on a scripted model", () => {
     ]);
     expect(JSON.parse(stdout).choices[0].message.content).toBe(SCRIPT);
   });
+
+  it("curl without `model` is served by the one model there is", async () => {
+    const { stdout } = await promisify(execFile)("curl", [
+      "-sS", `${server.baseURL}/chat/completions`,
+      "-d", JSON.stringify({ messages: [{ role: "user", content: "hi" }] }),
+    ]);
+    const body = JSON.parse(stdout);
+    expect(body.model).toBe(server.modelId);
+    expect(body.choices[0].message.content).toBe(SCRIPT);
+  });
 });
 
 describe("streaming edge cases", () => {
