@@ -13,6 +13,8 @@ const FLAGS = {
   parallel: { type: "string" },
   threads: { type: "string" },
   "log-level": { type: "string" },
+  "api-key": { type: "string", multiple: true },
+  "api-key-file": { type: "string" },
   set: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -26,6 +28,7 @@ const FLAG_TO_KEY: Record<string, string> = {
   parallel: "model.sequences",
   threads: "model.threads",
   "log-level": "log.level",
+  "api-key-file": "server.apiKeyFile",
 };
 
 const HELP = `edgellm: OpenAI-compatible server for GGUF models
@@ -37,17 +40,21 @@ const HELP = `edgellm: OpenAI-compatible server for GGUF models
   --port, --host  where to listen
   --ctx-size      tokens per sequence            --parallel  concurrent sequences
   --threads       decode threads (0 = all cores) --log-level fatal|error|warn|info|debug|trace
+  --api-key       accepted API key (repeatable; also EDGELLM_API_KEY)
+  --api-key-file  file with one API key per line
   --config, -c    extra YAML config file
   --set key=value any config key, e.g. --set generation.defaultMaxTokens=512
 `;
 
 function parse(argv: string[]) {
   const { values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false });
-  const set: Record<string, string> = {};
+  const set: Record<string, unknown> = {};
   for (const [flag, key] of Object.entries(FLAG_TO_KEY)) {
     const v = values[flag as keyof typeof values];
     if (typeof v === "string") set[key] = v;
   }
+  // Whole keys: a key may hold a comma, so the list is not joined into one string.
+  if (values["api-key"]?.length) set["server.apiKeys"] = values["api-key"];
   for (const kv of values.set ?? []) {
     const eq = kv.indexOf("=");
     if (eq <= 0) throw new ConfigError(`--set expects key=value, got '${kv}'`);

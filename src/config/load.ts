@@ -85,14 +85,25 @@ function setPath(obj: Json, path: string, value: unknown): void {
   cur[parts[parts.length - 1]!] = value;
 }
 
+/**
+ * One API key, whole (no comma splitting), under the single-key name users try first after
+ * llama-server's LLAMA_API_KEY; it joins EDGELLM_SERVER_API_KEYS when both are set.
+ */
+export const SINGLE_API_KEY_ENV = "EDGELLM_API_KEY";
+
 function fromEnv(env: NodeJS.ProcessEnv): Json {
   const byName = new Map([...LEAVES.keys()].map((p) => [envName(p), p]));
   const out: Json = {};
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith("EDGELLM_") || raw === undefined) continue;
+    if (!name.startsWith("EDGELLM_") || raw === undefined || name === SINGLE_API_KEY_ENV) continue;
     const path = byName.get(name);
-    if (!path) throw new ConfigError(`unknown environment variable ${name}; known: ${[...byName.keys()].join(", ")}`);
+    if (!path) throw new ConfigError(`unknown environment variable ${name}; known: ${[SINGLE_API_KEY_ENV, ...byName.keys()].join(", ")}`);
     setPath(out, path, coerce(path, raw, name));
+  }
+  const single = env[SINGLE_API_KEY_ENV]?.trim();
+  if (single) {
+    const server = (out.server ?? {}) as Json;
+    setPath(out, "server.apiKeys", [...((server.apiKeys as string[] | undefined) ?? []), single]);
   }
   return out;
 }
