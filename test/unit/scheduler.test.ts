@@ -166,14 +166,24 @@ describe("Scheduler", () => {
 
   it("frees a cancelled task's slot within one round", async () => {
     const { outputs, scheduler } = setup(1);
-    const t = task([1]);
-    outputs.set(t, Array.from({ length: 1000 }, (_, i) => i));
+    // Far more tokens than the test waits for: only the cancel can end this task early.
+    const t = task([1], 10_000);
+    outputs.set(t, Array.from({ length: 10_000 }, (_, i) => i));
+    const onToken = t.onToken;
+    let cancelledAt = -1;
+    // Cancelled from inside a round, as a client hanging up mid-stream is.
+    t.onToken = (r) => {
+      const finished = onToken(r);
+      if (t.out.length === 3) {
+        t.cancelled = true;
+        cancelledAt = t.out.length;
+      }
+      return finished;
+    };
     scheduler.submit(t);
-    await new Promise((r) => setTimeout(r, 5));
-    t.cancelled = true;
-    const before = t.out.length;
     await t.done;
-    expect(t.out.length - before).toBeLessThanOrEqual(1);
+    expect(cancelledAt).toBe(3);
+    expect(t.out.length - cancelledAt).toBeLessThanOrEqual(1);
     expect(t.released).toBe(true);
     const next = task([2]);
     outputs.set(next, [5]);
