@@ -8,7 +8,7 @@ import { resolveModel } from "./models/resolve.js";
 import { ModelRegistry } from "./router/registry.js";
 import { ModelWorker } from "./router/model-worker.js";
 import { buildServer } from "./server/app.js";
-import { createMetrics } from "./metrics/definitions.js";
+import { createMetrics, initModelSeries } from "./metrics/definitions.js";
 import type { ModelInfo } from "./engine/types.js";
 
 export interface Running {
@@ -62,7 +62,10 @@ export async function start(config: Config, logger: Logger, onFatal: (code: numb
   registry.add(worker);
 
   const metrics = createMetrics();
-  worker.on("ready", (info: ModelInfo) => metrics.modelLoad.observe({ model: id }, info.loadMs / 1000));
+  worker.on("ready", (info: ModelInfo) => {
+    initModelSeries(metrics, id);
+    metrics.modelLoad.observe({ model: id }, info.loadMs / 1000);
+  });
   worker.on("restart", () => metrics.workerRestarts.inc({ model: id }));
   const app = await buildServer({ config, logger, registry, metrics });
   // Listen before the model loads so /health can answer 503 while it does.

@@ -51,3 +51,19 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Every finish reason a request can end with; each gets its series when a model loads. */
+const FINISH_REASONS = ["stop", "length", "tool_calls"] as const;
+
+/**
+ * Creates every per-model series at 0 when a model loads, as vLLM does, so `rate()` and alerts
+ * see the series from the first scrape instead of after the first request.
+ */
+export function initModelSeries(metrics: Metrics, modelId: string): void {
+  const labels = { model: modelId };
+  for (const metric of Object.values(metrics)) {
+    if (metric instanceof Counter && metric !== metrics.requestsFailed && metric !== metrics.requestsFinished) (metric as Counter<"model">).inc(labels, 0);
+    else if (metric instanceof Histogram) (metric as Histogram<"model">).zero(labels);
+  }
+  for (const finish_reason of FINISH_REASONS) metrics.requestsFinished.inc({ ...labels, finish_reason }, 0);
+}

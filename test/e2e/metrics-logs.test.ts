@@ -35,6 +35,26 @@ describe("metrics and logs", () => {
   });
   afterAll(() => server?.stop());
 
+  it("every per-model series exists at 0 from the first scrape, before any request", async () => {
+    const first = await scrape(server.url);
+    for (const name of [
+      "edgellm_prompt_tokens_total",
+      "edgellm_generation_tokens_total",
+      "edgellm_prefix_cache_hit_tokens_total",
+      "edgellm_client_disconnects_total",
+      "edgellm_time_to_first_token_seconds_count",
+      "edgellm_inter_token_latency_seconds_count",
+      "edgellm_e2e_request_latency_seconds_bucket",
+    ]) {
+      const series = [...first.keys()].filter((k) => k.startsWith(`${name}{`) && k.includes(m));
+      expect(series.length, name).toBeGreaterThan(0);
+      for (const k of series) expect(first.get(k), k).toBe(0);
+    }
+    for (const reason of ["stop", "length", "tool_calls"]) {
+      expect(first.get(`edgellm_requests_finished_total{${m},finish_reason="${reason}"}`), reason).toBe(0);
+    }
+  });
+
   it("counters and histograms move by exactly what the requests did", async () => {
     const before = await scrape(server.url);
     const ask = () => client.chat.completions.create({ model: server.modelId, messages: [{ role: "user", content: SECRET_PROMPT }], max_tokens: 12 });
