@@ -13,8 +13,8 @@ import {
   type Token,
 } from "node-llama-cpp";
 import type { WorkerInit } from "../worker/protocol.js";
-import type { EngineStatus, GenerationEvent, GenerationRequest, ModelInfo, SamplingParams, StartedInfo } from "./types.js";
-import { ApiError, contextLengthExceeded, invalidRequest, toApiError } from "../openai/errors.js";
+import type { EngineStatus, GenerationEvent, GenerationRequest, ModelInfo, SamplingParams, StartedInfo, TextOp, TextOpResult } from "./types.js";
+import { ApiError, contextLengthExceeded, invalidRequest, toApiError, type SerializedApiError } from "../openai/errors.js";
 import { ChatTemplateError, renderChatTemplate, templateFacts, type TemplateFacts } from "../chat/template.js";
 import { Scheduler } from "./scheduler.js";
 import { LlamaSlot } from "./llama-slot.js";
@@ -185,6 +185,49 @@ export class Engine {
     await this.llama.dispose();
   }
 
+  /** Tokenizer and template work for /tokenize, /detokenize and /apply-template; no sequence needed. */
+  textOp(op: TextOp): { result: TextOpResult } | { error: SerializedApiError } {
+    try {
+      return { result: this.runTextOp(op) };
+    } catch (err) {
+      if (!(err instanceof ApiError)) this.log("error", "text operation failed", { kind: op.kind, err: String(err) });
+      return { error: toApiError(err).toJSON() };
+    }
+  }
+
+  private runTextOp(op: TextOp): TextOpResult {
+    switch (op.kind) {
+      case "tokenize": {
+        const bos = op.addSpecial ? this.model.tokens.bos : null;
+        const tokens = [...(bos === null ? [] : [bos]), ...this.model.tokenize(op.text, op.parseSpecial)] as number[];
+        return op.withPieces
+          ? { kind: "tokenize", tokens, pieces: tokens.map((t) => this.model.detokenize([t as Token], true)) }
+          : { kind: "tokenize", tokens };
+      }
+      case "detokenize": {
+        // llama.cpp does not bound-check token ids: an id past the vocabulary would read out of bounds.
+        const vocab = this.vocabularySize();
+        const bad = op.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+        if (bad !== -1) throw invalidRequest(`tokens[${bad}] is not a token id of this model (0 to ${vocab - 1})`, "tokens", "invalid_token");
+        return { kind: "detokenize", content: this.model.detokenize(op.tokens as Token[], true) };
+      }
+      case "apply_template":
+        return { kind: "apply_template", prompt: this.renderPrompt(op.request, this.thinkingFor(op.request)) };
+    }
+  }
+
+  private vocabularySize(): number {
+    const embeddings = this.model.fileInfo.tensorInfo?.find((t) => t.name === "token_embd.weight");
+    return Number(embeddings?.dimensions[1] ?? 0);
+  }
+
+  /** A template without the switch but whose generation prompt opens <think> always thinks. */
+  private thinkingFor(request: GenerationRequest): boolean {
+    return this.facts?.supportsThinking
+      ? (request.enableThinking ?? this.init.generation.enableThinking)
+      : (this.facts?.generationOpensThink ?? false);
+  }
+
   private renderPrompt(request: GenerationRequest, thinking: boolean): string {
     if (!this.template) {
       throw invalidRequest("This model has no chat template, which chat completions need", "messages", "chat_template_missing");
@@ -205,10 +248,7 @@ export class Engine {
   }
 
   private admit(id: number, request: GenerationRequest, grammar: LlamaGrammar | undefined, emit: Emit): { task: Generation; info: StartedInfo } {
-    // A template without the switch but whose generation prompt opens <think> always thinks.
-    const thinking = this.facts?.supportsThinking
-      ? (request.enableThinking ?? this.init.generation.enableThinking)
-      : (this.facts?.generationOpensThink ?? false);
+    const thinking = this.thinkingFor(request);
     const promptOpensThink = thinking && (this.facts?.generationOpensThink ?? false);
     // A grammar constrains the answer only, so where the answer starts must be known before the
     // first token is sampled. With thinking on, a prompt that does not open the thought leaves the

@@ -121,6 +121,18 @@ export interface ModelInfo {
   loadMs: number;
 }
 
+/** Tokenizer and template work that needs the model but no sequence (/tokenize, /detokenize, /apply-template). */
+export type TextOp =
+  /** `parseSpecial`: `<|im_start|>` is one special token, not its characters; `addSpecial`: prepend the BOS token, if the model has one. */
+  | { kind: "tokenize"; text: string; addSpecial: boolean; parseSpecial: boolean; withPieces: boolean }
+  | { kind: "detokenize"; tokens: number[] }
+  | { kind: "apply_template"; request: GenerationRequest };
+
+export type TextOpResult =
+  | { kind: "tokenize"; tokens: number[]; pieces?: string[] }
+  | { kind: "detokenize"; content: string }
+  | { kind: "apply_template"; prompt: string };
+
 /** What /v1/engine shows of a worker's engine. */
 export interface EngineStatus {
   queued: number;

@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { EngineStatus, GenerationRequest, ModelInfo } from "../engine/types.js";
+import type { EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "../worker/protocol.js";
 import { ApiError } from "../openai/errors.js";
 import { GenerationStream } from "./generation-stream.js";
@@ -56,6 +56,7 @@ export class ModelWorker extends EventEmitter {
   private consecutiveFailures = 0;
   private readyAt = 0;
   private readonly statusWaiters = new Map<number, (status: EngineStatus | undefined) => void>();
+  private readonly textOpWaiters = new Map<number, (answer: { result: TextOpResult } | { error: ApiError }) => void>();
   private stopping = false;
 
   constructor(
@@ -113,6 +114,10 @@ export class ModelWorker extends EventEmitter {
             this.statusWaiters.get(msg.id)?.(msg.status);
             this.statusWaiters.delete(msg.id);
             return;
+          case "text_op":
+            this.textOpWaiters.get(msg.id)?.("result" in msg ? { result: msg.result } : { error: ApiError.fromJSON(msg.error) });
+            this.textOpWaiters.delete(msg.id);
+            return;
           case "log":
             this.log[msg.level]({ model: this.id, ...msg.fields }, msg.msg);
             return;
@@ -124,6 +129,8 @@ export class ModelWorker extends EventEmitter {
         this.failInflight(workerUnavailable());
         for (const answer of this.statusWaiters.values()) answer(undefined);
         this.statusWaiters.clear();
+        for (const answer of this.textOpWaiters.values()) answer({ error: workerUnavailable() });
+        this.textOpWaiters.clear();
         if (!settled) {
           settled = true;
           this.state = this.stopping ? "stopped" : "failed";
@@ -224,6 +231,20 @@ export class ModelWorker extends EventEmitter {
         resolve(status);
       });
       this.send({ type: "status", id, drainRounds });
+    });
+  }
+
+  /** Tokenizes, detokenizes or renders the chat template in the worker; rejects with an ApiError. */
+  textOp<K extends TextOp["kind"]>(op: Extract<TextOp, { kind: K }>): Promise<Extract<TextOpResult, { kind: K }>> {
+    if (this.state !== "ready" || !this.child) {
+      return Promise.reject(
+        new ApiError(503, "service_unavailable_error", "The model is not ready; retry shortly", { code: "model_loading", headers: { "retry-after": "2" } }),
+      );
+    }
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.textOpWaiters.set(id, (answer) => ("result" in answer ? resolve(answer.result as Extract<TextOpResult, { kind: K }>) : reject(answer.error)));
+      this.send({ type: "text_op", id, op });
     });
   }
 

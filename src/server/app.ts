@@ -18,6 +18,7 @@ import { healthRoutes } from "./routes/health.js";
 import { serverGuards } from "./plugins/index.js";
 import { engineRoutes } from "./routes/engine.js";
 import { metricsRoutes } from "./routes/metrics.js";
+import { tokenizeRoutes } from "./routes/tokenize.js";
 import type { Metrics } from "../metrics/definitions.js";
 import type { RequestSummary } from "../metrics/request-metrics.js";
 
@@ -96,6 +97,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(chatRoutes, deps);
   await app.register(engineRoutes, deps);
   await app.register(metricsRoutes, deps);
+  await app.register(tokenizeRoutes, deps);
   return app;
 }
 

@@ -42,6 +42,10 @@ async function handle(msg: MainToWorker): Promise<void> {
     case "status":
       if (engine) send({ type: "status", id: msg.id, status: engine.status(msg.drainRounds) });
       return;
+    case "text_op":
+      if (!engine) return;
+      send({ type: "text_op", id: msg.id, ...engine.textOp(msg.op) });
+      return;
     case "shutdown":
       await shutdown();
       return;

@@ -1,5 +1,6 @@
 /** Every message between the main process and a model worker process. */
-import type { EngineStatus, GenerationEvent, GenerationRequest, ModelInfo } from "../engine/types.js";
+import type { EngineStatus, GenerationEvent, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
+import type { SerializedApiError } from "../openai/errors.js";
 import type { Config } from "../config/schema.js";
 
 export interface WorkerInit {
@@ -16,6 +17,7 @@ export type MainToWorker =
   | { type: "generate"; id: number; request: GenerationRequest }
   | { type: "cancel"; id: number }
   | { type: "status"; id: number; drainRounds: boolean }
+  | { type: "text_op"; id: number; op: TextOp }
   | { type: "shutdown" };
 
 export type WorkerToMain =
@@ -23,4 +25,5 @@ export type WorkerToMain =
   | { type: "load_failed"; message: string }
   | { type: "event"; id: number; event: GenerationEvent }
   | { type: "status"; id: number; status: EngineStatus }
+  | ({ type: "text_op"; id: number } & ({ result: TextOpResult } | { error: SerializedApiError }))
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> };
