@@ -3,6 +3,7 @@ import type { ServerDeps } from "../app.js";
 import { ChatCompletionRequest } from "../../openai/schema.js";
 import { normalizeChatRequest, responseOptions, unknownFields, type ResponseOptions } from "../../openai/normalize.js";
 import { ApiError } from "../../openai/errors.js";
+import { admitChoices, choiceRequests } from "../admission.js";
 import { chunk, completion, usage, usageChunk, type CompletionIds, type WireFinishReason } from "../../openai/chunks.js";
 import { ChoiceAssembler } from "../../openai/assembler.js";
 import type { GenerationStream } from "../../router/generation-stream.js";
@@ -37,39 +38,16 @@ export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry
       const worker = registry.resolve(body.model);
       const base = normalizeChatRequest(body, req.id);
       const presentation = responseOptions(body, config.generation);
-      const n = body.n ?? 1;
-      const streams = Array.from({ length: n }, (_, i) =>
-        worker.generate(i === 0 || base.sampling.seed === undefined ? base : { ...base, sampling: { ...base.sampling, seed: base.sampling.seed + i } }),
-      );
-      const cancelAll = () => streams.forEach((s) => s.cancel());
       const observer = new RequestMetrics(metrics, worker.id);
-      reply.raw.on("close", () => {
-        if (reply.raw.writableFinished) return;
-        cancelAll();
-        observer.disconnected();
-      });
-
-      // Everything that can be rejected is decided before a header is sent: wait for each choice to be accepted.
-      const choices: Choice[] = [];
-      for (const stream of streams) {
-        const first = await stream.next();
-        if (!first || first.type !== "started") {
-          cancelAll();
-          // A stream ends without an event only when it was cancelled: the client hung up during
-          // admission. Nobody reads this answer; it must not count as a server error.
-          throw first?.type === "failed"
-            ? ApiError.fromJSON(first.error)
-            : new ApiError(499, "invalid_request_error", "The client closed the request", { code: "client_closed_request" });
-        }
-        choices.push({
-          stream,
-          started: first.info,
-          assembler: new ChoiceAssembler(assemblerOptions(first.info, presentation)),
-          completionTokens: 0,
-          reasoningTokens: 0,
-          cachedTokens: 0,
-        });
-      }
+      const admitted = await admitChoices(worker, choiceRequests(base, body.n ?? 1), reply, () => observer.disconnected());
+      const choices: Choice[] = admitted.map(({ stream, started }) => ({
+        stream,
+        started,
+        assembler: new ChoiceAssembler(assemblerOptions(started, presentation)),
+        completionTokens: 0,
+        reasoningTokens: 0,
+        cachedTokens: 0,
+      }));
       observer.accepted(choices[0]!.started.promptTokens);
       req.summary = observer.summary;
       const ids: CompletionIds = { id: `chatcmpl-${req.id.replace(/^req-/, "")}`, created: Math.floor(Date.now() / 1000), model: worker.id };
