@@ -11,6 +11,7 @@ import { planScript, type ScriptSegment } from "../../src/models/synthetic/index
 import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { chatPromptTokens, eventOutline, postResponsesSse } from "../helpers/responses.js";
+import { openStream } from "../helpers/stream.js";
 
 type Create = OpenAI.Responses.ResponseCreateParamsNonStreaming;
 type CreateStream = OpenAI.Responses.ResponseCreateParamsStreaming;
@@ -264,5 +265,28 @@ describe("/v1/responses on a scripted model that thinks", () => {
       expect(text).toBe(ANSWER);
       expect(chunks).toBeGreaterThan(1);
     });
+  });
+});
+
+describe("/v1/responses when the worker dies mid-stream", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(await scriptedModel(["one two three four five six seven eight nine ten "], { loop: true }));
+  });
+  afterAll(() => server?.stop());
+
+  it("closes the open item as incomplete and ends with response.failed carrying the error", async () => {
+    const stream = await openStream(`${server.baseURL}/responses`, { input: "count", stream: true, max_output_tokens: 900 });
+    expect(stream.status).toBe(200);
+    const seen: Array<Record<string, unknown>> = [];
+    while (seen.at(-1)?.["type"] !== "response.output_text.delta") seen.push(JSON.parse((await stream.next())!));
+    process.kill(server.running.registry.list()[0]!.pid!, "SIGKILL");
+    const rest = (await stream.rest()).map((d) => JSON.parse(d) as Record<string, unknown>);
+    const types = rest.map((e) => e["type"]);
+    expect(types.slice(-4)).toEqual(["response.output_text.done", "response.content_part.done", "response.output_item.done", "response.failed"]);
+    const [itemDone, failed] = rest.slice(-2) as [{ item: { status: string } }, { response: Record<string, unknown> }];
+    expect(itemDone.item.status).toBe("incomplete");
+    expect(failed.response).toMatchObject({ status: "failed", error: { code: "worker_unavailable", message: expect.stringContaining("stopped unexpectedly") } });
+    expect([...seen, ...rest].map((e) => e["sequence_number"])).toEqual([...seen, ...rest].map((_, i) => i));
   });
 });
