@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { ServerDeps } from "../app.js";
-import { ResponsesRequest } from "../../openai/responses-schema.js";
+import { ResponsesRequest, type InputItem } from "../../openai/responses-schema.js";
 import { asResponsesError, inputItems, toChatRequest } from "../../openai/responses-input.js";
 import {
   requestEcho,
@@ -26,7 +26,6 @@ import { ResponseStore } from "../response-store.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
 import type { GenerationStream } from "../../router/generation-stream.js";
 import type { GenerationEvent } from "../../engine/types.js";
-import type { InputItem } from "../../openai/responses-schema.js";
 
 /** Reasoning always goes into reasoning items, whatever chat's presentation defaults are. */
 const REASONING_ITEMS = { reasoningFormat: "separate", reasoningAlias: false } as const;
