@@ -11,7 +11,7 @@ import { planScript, type ScriptSegment } from "../../src/models/synthetic/index
 import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { chatPromptTokens, eventOutline, postResponsesSse } from "../helpers/responses.js";
-import { openStream } from "../helpers/stream.js";
+import { openStream, waitFor } from "../helpers/stream.js";
 
 type Create = OpenAI.Responses.ResponseCreateParamsNonStreaming;
 type CreateStream = OpenAI.Responses.ResponseCreateParamsStreaming;
@@ -268,12 +268,25 @@ describe("/v1/responses on a scripted model that thinks", () => {
   });
 });
 
-describe("/v1/responses when the worker dies mid-stream", () => {
+describe("/v1/responses on a model that never stops", () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startTestServer(await scriptedModel(["one two three four five six seven eight nine ten "], { loop: true }));
+    server = await startTestServer(await scriptedModel(["one two three four five six seven eight nine ten "], { loop: true }), {
+      "limits.maxConcurrentRequestsPerClient": 1,
+    });
   });
   afterAll(() => server?.stop());
+
+  it("counts against limits.maxConcurrentRequestsPerClient like chat", async () => {
+    const stream = await openStream(`${server.baseURL}/responses`, { input: "count", stream: true, max_output_tokens: 900 });
+    expect(stream.status).toBe(200);
+    await stream.next();
+    const second = await fetch(`${server.baseURL}/responses`, { method: "POST", body: JSON.stringify({ input: "count", max_output_tokens: 5 }) });
+    expect(second.status).toBe(429);
+    expect(((await second.json()) as { error: { code: string } }).error.code).toBe("too_many_concurrent_requests");
+    stream.abort();
+    await waitFor(() => fetch(`${server.baseURL}/responses`, { method: "POST", body: JSON.stringify({ input: "count", max_output_tokens: 5 }) }), (r) => r.status === 200);
+  });
 
   it("closes the open item as incomplete and ends with response.failed carrying the error", async () => {
     const stream = await openStream(`${server.baseURL}/responses`, { input: "count", stream: true, max_output_tokens: 900 });
