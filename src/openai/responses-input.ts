@@ -15,10 +15,22 @@ function textOf(content: string | ResponsesContentPart[], param: string): string
   if (typeof content === "string") return content;
   return content
     .map((part, j) => {
-      if (TEXT_PARTS.has(part.type) && typeof part.text === "string") return part.text;
+      if (TEXT_PARTS.has(part.type)) {
+        if (typeof part.text !== "string") throw missing(`${param}[${j}].text`);
+        return part.text;
+      }
       throw invalidRequest(`Content part type '${part.type}' is not supported by this model; only text parts are`, `${param}[${j}].type`, "unsupported_content_type");
     })
     .join("");
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The conversation items of `input`: a string is one user message. */
@@ -67,6 +79,7 @@ export function conversationMessages(items: InputItem[], firstNew: number): Chat
         if (!item.call_id) throw missing(`${param}.call_id`);
         if (!item.name) throw missing(`${param}.name`);
         if (item.arguments === undefined) throw missing(`${param}.arguments`);
+        if (!isJson(item.arguments)) throw invalidRequest("'arguments' must be JSON encoded as a string", `${param}.arguments`, "invalid_tool_arguments");
         const last = messages.at(-1);
         const turn = last?.role === "assistant" && !reasoning ? last : assistantTurn(null);
         (turn.tool_calls ??= []).push({ id: item.call_id, type: "function", function: { name: item.name, arguments: item.arguments } });

@@ -217,6 +217,8 @@ describe("/v1/responses on a scripted model that thinks", () => {
       [{ input: [{ role: "user", content: [{ type: "input_image", image_url: "http://x/y.png" }] }] }, 400, { param: "input[0].content[0].type", code: "unsupported_content_type" }],
       [{ input: [{ type: "item_reference", id: "msg_1" }] }, 400, { param: "input[0].type", code: "unsupported_item_type" }],
       [{ input: [{ type: "function_call_output", output: "x" }] }, 400, { param: "input[0].call_id", code: "missing_required_parameter" }],
+      [{ input: [{ role: "user", content: "q" }, { type: "function_call", call_id: "c", name: "f", arguments: "{oops" }] }, 400, { param: "input[1].arguments", code: "invalid_tool_arguments" }],
+      [{ input: [{ role: "user", content: [{ type: "input_text" }] }] }, 400, { param: "input[0].content[0].text", code: "missing_required_parameter" }],
       [{ input: [{ role: "robot", content: "x" }] }, 400, { param: "input[0].role", code: "invalid_value" }],
       [{}, 400, { param: "input", code: "missing_required_parameter" }],
       [{ input: "hi", max_output_tokens: 100_000 }, 400, { param: "max_output_tokens", code: "limit_exceeded" }],
