@@ -7,7 +7,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import OpenAI from "openai";
 import { ChatOpenAI } from "@langchain/openai";
-import { AIMessageChunk } from "@langchain/core/messages";
+import { AIMessageChunk, HumanMessage, ToolMessage } from "@langchain/core/messages";
 import type { ScriptSegment } from "../../src/models/synthetic/index.js";
 import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
@@ -168,6 +168,24 @@ describe("/v1/responses function tools on a scripted model", () => {
       expect(msg.tool_calls).toHaveLength(1);
       expect(msg.tool_calls![0]).toMatchObject({ name: "get_weather", args: CALL, type: "tool_call" });
       expect(msg.tool_calls![0]!.id).toMatch(/^call_/);
+    });
+
+    it("a tool result sent back as a ToolMessage reaches the model with the call and its reasoning", async () => {
+      const question = new HumanMessage(QUESTION);
+      const ai = await chat().invoke([question]);
+      const call = ai.tool_calls![0]!;
+      const result = new ToolMessage({ tool_call_id: call.id!, content: "18 degrees, sunny" });
+      const next = await chat().invoke([question, ai, result]);
+      expect(next.usage_metadata!.input_tokens).toBe(
+        await chatPromptTokens(server, {
+          tools: CHAT_TOOLS,
+          messages: [
+            { role: "user", content: QUESTION },
+            { role: "assistant", content: null, reasoning_content: THOUGHT, tool_calls: [{ id: call.id, type: "function", function: { name: call.name, arguments: JSON.stringify(call.args) } }] },
+            { role: "tool", tool_call_id: call.id, content: "18 degrees, sunny" },
+          ],
+        }),
+      );
     });
 
     it("bindTools + stream merges the chunks into the same call", async () => {
