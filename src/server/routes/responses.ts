@@ -50,7 +50,7 @@ interface Run {
 }
 
 export const responsesRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry, config, metrics }) => {
-  const store = new ResponseStore(config.responses.maxStored);
+  const store = new ResponseStore(config.responses.maxStored, config.responses.maxStoredMB * 1024 * 1024);
 
   /** Everything that can be refused, decided before a header is sent. */
   async function start(req: FastifyRequest<{ Body: ResponsesRequest }>, reply: FastifyReply): Promise<Run> {
