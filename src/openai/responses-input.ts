@@ -69,7 +69,11 @@ export function conversationMessages(items: InputItem[], firstNew: number): Chat
         if (item.content === undefined) throw missing(`${param}.content`);
         const text = textOf(item.content, `${param}.content`);
         if (item.role === "assistant") assistantTurn(text);
-        else messages.push({ role: item.role, content: text });
+        else {
+          // Reasoning belongs to the assistant turn right after it; another turn between drops it.
+          reasoning = undefined;
+          messages.push({ role: item.role, content: text });
+        }
         break;
       }
       case "reasoning":
@@ -88,6 +92,7 @@ export function conversationMessages(items: InputItem[], firstNew: number): Chat
       case "function_call_output":
         if (!item.call_id) throw missing(`${param}.call_id`);
         if (item.output === undefined) throw missing(`${param}.output`);
+        reasoning = undefined;
         messages.push({ role: "tool", tool_call_id: item.call_id, content: textOf(item.output, `${param}.output`) });
         break;
       default:

@@ -44,6 +44,15 @@ describe("conversationMessages", () => {
     expect(messages[3]).toMatchObject({ reasoning_content: "Need more.", tool_calls: [{ id: "c2" }] });
   });
 
+  it("drops reasoning that no assistant turn follows", () => {
+    const items: InputItem[] = [
+      { type: "reasoning", summary: [], content: [{ type: "reasoning_text", text: "Stray." }] },
+      { role: "user", content: "q" },
+      { role: "assistant", content: "a" },
+    ];
+    expect(conversationMessages(items, 0)).toEqual([{ role: "user", content: "q" }, { role: "assistant", content: "a" }]);
+  });
+
   it("names items by their index in this request's input, after the stored conversation", () => {
     const stored: InputItem[] = [{ role: "user", content: "a" }, { role: "assistant", content: "b" }];
     const fresh: InputItem[] = [{ type: "function_call", name: "f", arguments: "{}" }];
