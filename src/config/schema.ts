@@ -124,6 +124,15 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    responses: Type.Object(
+      {
+        /** Stored /v1/responses kept in memory for GET and previous_response_id; the least recently used go first. 0 = none kept. */
+        maxStored: Type.Integer({ minimum: 0 }),
+        /** Size bound of the stored responses (their conversations counted whole), in MiB. */
+        maxStoredMB: Type.Number({ minimum: 0 }),
+      },
+      { additionalProperties: false },
+    ),
     log: Type.Object(
       {
         level: Type.Union(["fatal", "error", "warn", "info", "debug", "trace", "silent"].map((l) => Type.Literal(l))),

@@ -10,7 +10,7 @@ import { ApiError, invalidRequest } from "../../openai/errors.js";
 
 type Limits = Config["limits"];
 
-const GENERATION_ROUTE = /\/completions$/;
+const GENERATION_ROUTE = /\/(completions|responses)$/;
 
 const tooLarge = (param: string, message: string) => invalidRequest(message, param, "limit_exceeded");
 
@@ -28,8 +28,8 @@ function jsonDepthExceeds(value: unknown, max: number): boolean {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
-/** Throws the first limit the (schema-valid) body breaks. */
-function checkBodyLimits(body: Record<string, unknown>, limits: Limits): void {
+/** Throws the first limit the (schema-valid) body breaks; routes that translate a body into a chat request check that one too. */
+export function checkBodyLimits(body: Record<string, unknown>, limits: Limits): void {
   const { messages, n, stop, tools } = body;
   if (Array.isArray(messages) && messages.length > limits.maxMessages) {
     throw tooLarge("messages", `Too many messages: ${messages.length}; this server accepts at most ${limits.maxMessages} (limits.maxMessages)`);
