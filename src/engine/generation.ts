@@ -114,18 +114,26 @@ export class Generation implements SlotTask {
 
   onToken({ token, eog }: StepResult): boolean {
     if (!this.timings.firstToken) this.timings.firstToken = performance.now();
-    if (eog) {
+    // The model would end inside its thought, but the grammar requires an answer. llama.cpp's
+    // grammars cover the thought and refuse end-of-generation until the answer is complete; here
+    // the thought is free, so it is closed for the model and the answer sampled under the grammar.
+    const unansweredGrammar = eog && this.spec.grammar !== undefined && !this.thought.answering && !this.thought.undecided;
+    if (eog && !unansweredGrammar) {
       this.pushText(this.detok.flush());
       this.finish("stop");
       return true;
     }
-    if (this.thought.budgetSpent) {
-      // The sampled token would extend the thought: drop it and close the thought instead, as
-      // the model would have; the answer is sampled after the closing tokens.
-      this.injection = this.spec.thoughtClose;
-      return this.spec.thoughtClose.some((t) => this.accept(t));
-    }
+    if (unansweredGrammar || this.thought.budgetSpent) return this.closeThought();
     return this.accept(token as Token);
+  }
+
+  /**
+   * Drops the sampled token (it would extend the thought or end without an answer) and closes
+   * the thought instead, as the model would have; the answer is sampled after the closing tokens.
+   */
+  private closeThought(): boolean {
+    this.injection = this.spec.thoughtClose;
+    return this.spec.thoughtClose.some((t) => this.accept(t));
   }
 
   onError(err: unknown): void {

@@ -1,8 +1,9 @@
 /**
  * Forced tool calls whichever way the model spells the tags: `<tool_call>` (and `</tool_call>`,
  * `<think>`, `</think>`) as one added token, or as ordinary text pieces such as `<`, `tool`,
- * `_call`, `>`. Also a model that answers with the call at once although thinking is on: it must
- * not end up with its call in an (unconstrained) thought.
+ * `_call`, `>`. And how the grammar meets the thought: a model that answers at once although
+ * thinking is on must not have its call taken for a thought, and a model that ends inside its
+ * thought still owes the answer the grammar requires.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import OpenAI from "openai";
@@ -154,6 +155,41 @@ describe.each(Object.entries(SPELLINGS))("tags spelled as %s", (_spelling, tag) 
       expect(out.toolCalls).toHaveLength(1);
       expectForcedTimeCall(out.toolCalls[0]!);
       expect(out.finishReason).toBe("tool_calls");
+    });
+  });
+
+  describe("a model that ends inside its thought", () => {
+    const UNSURE = "Not sure what to do.";
+    let server: TestServer;
+    beforeAll(async () => {
+      server = await startTestServer(await scriptedModel([tag("<think>"), `\n${UNSURE}`]));
+    });
+    afterAll(() => server?.stop());
+
+    it("tool_choice required: the thought is closed for it and a call follows", async () => {
+      // One call: past the thought this model is off its script, and more calls would be noise.
+      const { res, message } = await ask(server, { tools: [getTime], tool_choice: "required", parallel_tool_calls: false });
+      expect(message.reasoning_content).toBe(UNSURE);
+      expect(message.tool_calls).toHaveLength(1);
+      expectForcedTimeCall((message.tool_calls![0]! as FunctionCall).function);
+      expect(res.choices[0]!.finish_reason).toBe("tool_calls");
+    });
+
+    it("response_format json_schema: the thought is closed for it and a conforming answer follows", async () => {
+      const schema = { type: "object", properties: { level: { enum: ["low", "high"] } }, required: ["level"], additionalProperties: false };
+      const { res, message } = await ask(server, { tools: undefined, response_format: { type: "json_schema", json_schema: { name: "level", schema, strict: true } } });
+      expect(message.reasoning_content).toBe(UNSURE);
+      const value = JSON.parse(message.content!) as Record<string, unknown>;
+      expect(Object.keys(value)).toEqual(["level"]);
+      expect(["low", "high"]).toContain(value["level"]);
+      expect(res.choices[0]!.finish_reason).toBe("stop");
+    });
+
+    it("without a grammar the thought may end the output, as before", async () => {
+      const { res, message } = await ask(server, { tools: undefined });
+      expect(message.reasoning_content).toBe(UNSURE);
+      expect(message.content).toBe("");
+      expect(res.choices[0]!.finish_reason).toBe("stop");
     });
   });
 });
