@@ -23,7 +23,7 @@ export interface GenerationSpec {
   grammar: AnswerGrammars | undefined;
   /** Sampling options without the grammar; `recentTokens` feeds the repetition penalties. */
   evaluateOptions: (recentTokens: () => number[]) => SequenceEvaluateOptions;
-  /** Tokens that close a thought (`\n</think>\n\n`), injected when the budget is spent. */
+  /** Tokens that close a thought (`\n</think>\n\n`), injected when the budget is spent or a grammar's answer is due. */
   thoughtClose: Token[];
 }
 
@@ -70,8 +70,8 @@ export class Generation implements SlotTask {
 
   /**
    * The grammar constrains the answer, not the thought. While the output has not shown whether
-   * it thinks first, it may open a thought or start the answer; an answer started that way stays
-   * in that state, which has read its first tokens. After a thought the answer starts afresh.
+   * it thinks first, it may open a thought or start the answer; an answer begun straight away
+   * continues in that state, which has read its first tokens. After a thought it starts afresh.
    */
   private grammarState(grammars: AnswerGrammars): LlamaGrammarEvaluationState | undefined {
     if (this.thought.undecided) return (this.openingGrammar ??= this.grammarEvaluation(grammars.thoughtOrAnswer));

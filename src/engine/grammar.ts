@@ -74,7 +74,7 @@ export function toolCallSchema(tools: NonNullable<GrammarSpec["toolCalls"]>["too
  * The second entry rule of every grammar, for output that may open with a thought: `<think>` (the
  * thought itself is free, so nothing after it is constrained here) or the answer right away.
  */
-export const THOUGHT_OR_ANSWER = "thought-or-answer";
+const THOUGHT_OR_ANSWER = "thought-or-answer";
 
 /**
  * The whole grammar. `jsonRules(schema, name)` gives the rules for one JSON value named `name`.
