@@ -8,7 +8,6 @@ import {
   LlamaLogLevel,
   type Llama,
   type LlamaContext,
-  type LlamaGrammar,
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
@@ -19,7 +18,7 @@ import { ChatTemplateError, renderChatTemplate, templateFacts, type TemplateFact
 import { Scheduler } from "./scheduler.js";
 import { LlamaSlot } from "./llama-slot.js";
 import { buildEvaluateOptions, resolveSampling } from "./sampling.js";
-import { GrammarCache } from "./grammar.js";
+import { GrammarCache, type AnswerGrammars } from "./grammar.js";
 import { Generation } from "./generation.js";
 import { checkMemoryBudget } from "../models/memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
@@ -30,8 +29,6 @@ const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
 
 /** What Qwen3 writes to end a thought; injected when the thinking budget is spent. */
 const THOUGHT_CLOSE = "\n</think>\n\n";
-/** Opens the thought in the prompt when the engine must know where the answer starts (see admit). */
-const THOUGHT_OPEN = "<think>\n";
 
 export type Emit = (event: GenerationEvent) => void;
 export type EngineLog = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
@@ -247,16 +244,13 @@ export class Engine {
     }
   }
 
-  private admit(id: number, request: GenerationRequest, grammar: LlamaGrammar | undefined, emit: Emit): { task: Generation; info: StartedInfo } {
+  private admit(id: number, request: GenerationRequest, grammar: AnswerGrammars | undefined, emit: Emit): { task: Generation; info: StartedInfo } {
     const thinking = this.thinkingFor(request);
-    const promptOpensThink = thinking && (this.facts?.generationOpensThink ?? false);
-    // A grammar constrains the answer only, so where the answer starts must be known before the
-    // first token is sampled. With thinking on, a prompt that does not open the thought leaves the
-    // model free to start with `<think>` or not; opening it in the prompt (as newer Qwen3 templates
-    // do) removes the doubt: the model thinks freely, and the grammar applies after `</think>`.
-    const openThought = grammar !== undefined && thinking && !promptOpensThink;
-    const promptText = this.renderPrompt(request, thinking) + (openThought ? THOUGHT_OPEN : "");
-    const startsInReasoning = promptOpensThink || openThought;
+    // A grammar leaves the prompt as the template renders it: the model decides whether it thinks
+    // first, and the grammar allows either (Generation.grammarState). Opening the thought in the
+    // prompt instead would put a model that answers at once inside a thought the grammar never reaches.
+    const startsInReasoning = thinking && (this.facts?.generationOpensThink ?? false);
+    const promptText = this.renderPrompt(request, thinking);
     const prompt = this.model.tokenize(promptText, true);
     const contextSize = this.info.contextSize;
     if (request.maxTokens !== undefined && prompt.length + request.maxTokens > contextSize) {

@@ -4,6 +4,7 @@
  * the grammar, and reports usage and timings when it ends.
  */
 import { LlamaGrammarEvaluationState, type LlamaGrammar, type LlamaModel, type SequenceEvaluateOptions, type Token } from "node-llama-cpp";
+import type { AnswerGrammars } from "./grammar.js";
 import type { FinishReason, GenerationEvent } from "./types.js";
 import type { SlotTask } from "./llama-slot.js";
 import type { StepResult } from "./scheduler.js";
@@ -19,10 +20,10 @@ export interface GenerationSpec {
   thinking: boolean;
   startsInReasoning: boolean;
   thinkingBudget: number;
-  grammar: LlamaGrammar | undefined;
+  grammar: AnswerGrammars | undefined;
   /** Sampling options without the grammar; `recentTokens` feeds the repetition penalties. */
   evaluateOptions: (recentTokens: () => number[]) => SequenceEvaluateOptions;
-  /** Tokens that close a thought (`\n</think>\n\n`), injected when the budget is spent. */
+  /** Tokens that close a thought (`\n</think>\n\n`), injected when the budget is spent or a grammar's answer is due. */
   thoughtClose: Token[];
 }
 
@@ -41,10 +42,13 @@ export class Generation implements SlotTask {
   /** Tokens generated since the last text event (a token can yield no text until its UTF-8 completes). */
   private unreportedTokens = 0;
   private ended = false;
+  /** Grammar states, made when first needed: see grammarState(). */
+  private openingGrammar: LlamaGrammarEvaluationState | undefined;
+  private answerGrammar: LlamaGrammarEvaluationState | undefined;
 
   constructor(
     private readonly spec: GenerationSpec,
-    model: LlamaModel,
+    private readonly model: LlamaModel,
     private readonly emit: (event: GenerationEvent) => void,
     private readonly hooks: {
       onAdmitted(slotId: number, reused: number): void;
@@ -57,12 +61,27 @@ export class Generation implements SlotTask {
     this.detok = new IncrementalDetokenizer((tokens) => model.detokenize(tokens as Token[], true));
     this.stops = new StopMatcher(spec.stop);
     this.thought = new ThoughtTracker({ thinking: spec.thinking, startsInReasoning: spec.startsInReasoning, budget: spec.thinkingBudget });
-    const grammarState = spec.grammar && new LlamaGrammarEvaluationState({ model, grammar: spec.grammar });
     this.evaluateOptions = {
       ...spec.evaluateOptions(() => this.generated),
-      // Read at every sampling: the grammar starts with the answer, after any thought.
-      ...(grammarState && { grammarEvaluationState: () => (this.thought.answering ? grammarState : undefined) }),
+      // Read at every sampling: which grammar applies depends on where the output is.
+      ...(spec.grammar && { grammarEvaluationState: () => this.grammarState(spec.grammar!) }),
     };
+  }
+
+  /**
+   * The grammar constrains the answer, not the thought. While the output has not shown whether
+   * it thinks first, it may open a thought or start the answer; an answer begun straight away
+   * continues in that state, which has read its first tokens. After a thought it starts afresh.
+   */
+  private grammarState(grammars: AnswerGrammars): LlamaGrammarEvaluationState | undefined {
+    if (this.thought.undecided) return (this.openingGrammar ??= this.grammarEvaluation(grammars.thoughtOrAnswer));
+    if (!this.thought.answering) return undefined;
+    if (this.openingGrammar && !this.thought.thoughtOpened) return this.openingGrammar;
+    return (this.answerGrammar ??= this.grammarEvaluation(grammars.answer));
+  }
+
+  private grammarEvaluation(grammar: LlamaGrammar): LlamaGrammarEvaluationState {
+    return new LlamaGrammarEvaluationState({ model: this.model, grammar });
   }
 
   tokens(): readonly number[] {
@@ -95,18 +114,26 @@ export class Generation implements SlotTask {
 
   onToken({ token, eog }: StepResult): boolean {
     if (!this.timings.firstToken) this.timings.firstToken = performance.now();
-    if (eog) {
+    // The model would end inside its thought, but the grammar requires an answer. llama.cpp's
+    // grammars cover the thought and refuse end-of-generation until the answer is complete; here
+    // the thought is free, so it is closed for the model and the answer sampled under the grammar.
+    const unansweredGrammar = eog && this.spec.grammar !== undefined && !this.thought.answering && !this.thought.undecided;
+    if (eog && !unansweredGrammar) {
       this.pushText(this.detok.flush());
       this.finish("stop");
       return true;
     }
-    if (this.thought.budgetSpent) {
-      // The sampled token would extend the thought: drop it and close the thought instead, as
-      // the model would have; the answer is sampled after the closing tokens.
-      this.injection = this.spec.thoughtClose;
-      return this.spec.thoughtClose.some((t) => this.accept(t));
-    }
+    if (unansweredGrammar || this.thought.budgetSpent) return this.closeThought();
     return this.accept(token as Token);
+  }
+
+  /**
+   * Drops the sampled token (it would extend the thought or end without an answer) and closes
+   * the thought instead, as the model would have; the answer is sampled after the closing tokens.
+   */
+  private closeThought(): boolean {
+    this.injection = this.spec.thoughtClose;
+    return this.spec.thoughtClose.some((t) => this.accept(t));
   }
 
   onError(err: unknown): void {

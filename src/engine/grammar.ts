@@ -71,8 +71,17 @@ export function toolCallSchema(tools: NonNullable<GrammarSpec["toolCalls"]>["too
 }
 
 /**
+ * The second entry rule of every grammar, for output that may open with a thought: `<think>` (the
+ * thought itself is free, so nothing after it is constrained here) or the answer right away.
+ */
+const THOUGHT_OR_ANSWER = "thought-or-answer";
+
+/**
  * The whole grammar. `jsonRules(schema, name)` gives the rules for one JSON value named `name`.
  * Leading newlines are allowed because the answer may start with the blank line after `</think>`.
+ * Literals match text, however the model spells it: llama.cpp's grammar sampler matches each
+ * token by its text (an added token like `<tool_call>` by its content), so one `<tool_call>`
+ * token and the pieces `<`, `tool`, `_call`, `>` are both accepted.
  */
 export async function composeGrammar(
   spec: GrammarSpec,
@@ -90,7 +99,19 @@ export async function composeGrammar(
     rules.push(...(await jsonRules(spec.json, "reply-json")));
   }
   if (answers.length === 0) throw new Error("a grammar spec needs toolCalls or json");
-  return [String.raw`root ::= [ \n]{0,3} (${answers.join(" | ")})`, ...rules].join("\n");
+  return [
+    String.raw`root ::= [ \n]{0,3} (${answers.join(" | ")})`,
+    String.raw`${THOUGHT_OR_ANSWER} ::= [ \n]{0,3} "<think>" .* | root`,
+    ...rules,
+  ].join("\n");
+}
+
+/** One spec's grammar, entered at either rule. */
+export interface AnswerGrammars {
+  /** The answer and nothing else. */
+  readonly answer: LlamaGrammar;
+  /** `<think>` or the answer: for output that has not yet shown whether it thinks first. */
+  readonly thoughtOrAnswer: LlamaGrammar;
 }
 
 /**
@@ -99,7 +120,7 @@ export async function composeGrammar(
  */
 export class GrammarCache {
   readonly #llama: Llama;
-  readonly #grammars = new Map<string, Promise<LlamaGrammar>>();
+  readonly #grammars = new Map<string, Promise<AnswerGrammars>>();
   readonly #capacity: number;
 
   constructor(llama: Llama, capacity = 32) {
@@ -107,7 +128,7 @@ export class GrammarCache {
     this.#capacity = capacity;
   }
 
-  get(spec: GrammarSpec): Promise<LlamaGrammar> {
+  get(spec: GrammarSpec): Promise<AnswerGrammars> {
     const key = JSON.stringify(spec);
     const cached = this.#grammars.get(key);
     if (cached) {
@@ -125,11 +146,15 @@ export class GrammarCache {
     return built;
   }
 
-  async #build(spec: GrammarSpec): Promise<LlamaGrammar> {
+  async #build(spec: GrammarSpec): Promise<AnswerGrammars> {
     const gbnf = await composeGrammar(spec, async (schema, name) => {
       const converted = await this.#llama.createGrammarForJsonSchema<GbnfJsonSchema>(schema as GbnfJsonSchema);
       return namedJsonRules(converted.grammar, name);
     });
-    return this.#llama.createGrammar({ grammar: gbnf });
+    const [answer, thoughtOrAnswer] = await Promise.all([
+      this.#llama.createGrammar({ grammar: gbnf }),
+      this.#llama.createGrammar({ grammar: gbnf, rootRuleName: THOUGHT_OR_ANSWER }),
+    ]);
+    return { answer, thoughtOrAnswer };
   }
 }

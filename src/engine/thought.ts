@@ -23,10 +23,13 @@ export class ThoughtTracker {
   #reasoningTokens = 0;
   /** Tokens seen before the output showed whether it opens a thought (e.g. the pieces of a split `<think>`). */
   #undecidedTokens = 0;
+  /** A think block was opened, by the prompt or by the model. */
+  #opened: boolean;
 
   constructor(options: ThoughtOptions) {
     this.#parser = new ReasoningParser({ enabled: options.thinking, startsInReasoning: options.startsInReasoning });
     this.#budget = options.budget;
+    this.#opened = this.#parser.phase === "reasoning";
   }
 
   /** Tokens that opened, continued or closed the think block (usage.reasoning_tokens). */
@@ -37,6 +40,16 @@ export class ThoughtTracker {
   /** The think block is closed (or never opened): what follows is the answer. */
   get answering(): boolean {
     return this.#parser.phase === "content";
+  }
+
+  /** The output has not yet shown whether it opens a thought (the prompt left that to the model). */
+  get undecided(): boolean {
+    return this.#parser.phase === "start";
+  }
+
+  /** The answer, if any, came after a thought. */
+  get thoughtOpened(): boolean {
+    return this.#opened;
   }
 
   /** The thought has used its budget: the next token must not extend it. */
@@ -50,6 +63,7 @@ export class ThoughtTracker {
     // Only the phase matters here; the API layer splits the text for the client.
     this.#parser.push(text);
     const after = this.#parser.phase;
+    if (after === "reasoning") this.#opened = true;
     if (before === "reasoning") this.#thoughtTokens++;
     if (after === "start") this.#undecidedTokens++;
     else if (before === "start") {

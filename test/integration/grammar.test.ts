@@ -39,8 +39,11 @@ describe("GrammarCache on the real addon", () => {
     ["tool calls whose arguments use $defs", { toolCalls: { tools: [{ name: "plan", parameters: pydanticStyle }, { name: "noop", parameters: { type: "object", properties: {} } }], parallel: true } }],
     ["tool calls or a JSON reply", { toolCalls: { tools: [{ name: "f", parameters: ANY_OBJECT }], parallel: false }, json: { type: "array", items: { type: "boolean" } } }],
   ])("builds a grammar llama.cpp parses: %s", async (_name, spec) => {
-    const grammar = await new GrammarCache(llama).get(spec);
-    expect(grammar.grammar.split("\n")[0]).toMatch(/^root ::= /);
+    const { answer, thoughtOrAnswer } = await new GrammarCache(llama).get(spec);
+    expect(answer.grammar.split("\n")[0]).toMatch(/^root ::= /);
+    expect(answer.rootRuleName).toBe("root");
+    expect(thoughtOrAnswer.grammar).toBe(answer.grammar);
+    expect(thoughtOrAnswer.rootRuleName).toBe("thought-or-answer");
   });
 
   it("builds each distinct spec once", async () => {

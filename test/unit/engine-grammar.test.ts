@@ -37,6 +37,7 @@ describe("grammar composition", () => {
     const one = await composeGrammar({ toolCalls: { tools: [{ name: "f", parameters: {} }], parallel: false } }, fake);
     expect(one.split("\n")).toEqual([
       String.raw`root ::= [ \n]{0,3} (tool-call)`,
+      String.raw`thought-or-answer ::= [ \n]{0,3} "<think>" .* | root`,
       String.raw`tool-call ::= "<tool_call>" [ \n]{0,2} call-json [ \n]{0,2} "</tool_call>"`,
       'call-json ::= "{}"',
     ]);

@@ -32,6 +32,21 @@ describe("ThoughtTracker", () => {
     expect(skipped.states[0]!.answering).toBe(true);
   });
 
+  it("is undecided until the output shows whether it opens a thought, and tells whether it did", () => {
+    const split = track(["\n", "<", "th", "ink>", "x", "</think>", "y"]);
+    expect(split.tracker.thoughtOpened).toBe(true);
+    const direct = new ThoughtTracker({ thinking: true, startsInReasoning: false, budget: 0 });
+    const undecided = ["\n", "<", "tool", "_call>"].map((piece) => {
+      direct.observe(piece);
+      return direct.undecided;
+    });
+    expect(undecided).toEqual([true, true, false, false]);
+    expect(direct.answering).toBe(true);
+    expect(direct.thoughtOpened).toBe(false);
+    expect(track([], { startsInReasoning: true }).tracker.thoughtOpened).toBe(true);
+    expect(track([], { thinking: false }).tracker.undecided).toBe(false);
+  });
+
   it("starts inside the thought when the prompt opened it", () => {
     const { tracker } = track(["x", "y", "</think>", "z"], { startsInReasoning: true });
     expect(tracker.reasoningTokens).toBe(3);

@@ -56,6 +56,13 @@ describe("script segmentation", () => {
     expect(new Set(pairs(tokens)).size).toBe(tokens.length - 1);
   });
 
+  it("spells a tag given as text with ordinary tokens, never its added token", () => {
+    const { tokens } = planScript({ segments: ["<tool_call>", '\n{"name": "f"}\n', "</tool_call>"] });
+    const added = new Set(vocab.addedIds.values());
+    expect(tokens.filter((id) => added.has(id))).toEqual([]);
+    expect(spelled(tokens)).toBe(toByteLevel('<tool_call>\n{"name": "f"}\n</tool_call>'));
+  });
+
   it("lets triggers and repeated tokens occur with distinct predecessors", () => {
     const plan = planScript({ segments: [{ token: "<think>" }, "\nok\n", { token: "</think>" }, "\n\nHi"] });
     // "\n" (also a trigger) twice, after <think> and after "ok"; "\n\n" (a trigger) after </think>.
