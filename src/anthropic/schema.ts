@@ -42,7 +42,7 @@ export type ContentBlock = Static<typeof ContentBlock>;
 export const Message = Type.Object(
   {
     role: Type.Union([Type.Literal("user"), Type.Literal("assistant")], { description: "'user' or 'assistant'" }),
-    content: Type.Union([Type.String(), Type.Array(ContentBlock)], { description: `a string or an array of content blocks (${BLOCK_KINDS})` }),
+    content: Type.Union([Type.String(), Type.Array(ContentBlock, { minItems: 1 })], { description: `a string or a non-empty array of content blocks (${BLOCK_KINDS})` }),
   },
   { description: "a message object {role, content}" },
 );
