@@ -40,16 +40,16 @@ export const messagesRoutes: FastifyPluginAsync<ServerDeps> = async (app, { regi
     const chat = toChatRequest(body);
     const request = normalizeChatRequest(chat, req.id);
     const observer = new RequestMetrics(metrics, worker.id);
-    const [choice] = await admitChoices(worker, [request], reply, () => observer.disconnected());
-    observer.accepted(choice!.started.promptTokens);
+    const choice = (await admitChoices(worker, [request], reply, () => observer.disconnected()))[0]!;
+    observer.accepted(choice.started.promptTokens);
     req.summary = observer.summary;
     // Anthropic shows thoughts as their own blocks, whatever the server's OpenAI reasoning format.
     const presentation = { ...responseOptions(chat, config.generation), returnReasoning: true, reasoningFormat: "separate" as const, reasoningAlias: false };
-    const { thinking, startsInReasoning } = choice!.started;
+    const { thinking, startsInReasoning } = choice.started;
     const gen: Generation = {
       req,
       ids: { id: `msg_${req.id.replace(/^req-/, "")}`, model: worker.id },
-      choice: choice!,
+      choice,
       assembler: new ChoiceAssembler({ ...presentation, thinking, startsInReasoning }),
       observer,
     };
