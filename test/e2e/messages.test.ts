@@ -45,8 +45,9 @@ describe("/v1/messages on a scripted thinking model", () => {
   const errorOf = (p: unknown, path = "/v1/messages") => client.post(path, { body: p }).then(() => undefined, (e: unknown) => e as InstanceType<typeof Anthropic.APIError>);
 
   it("answers with a thinking block and a text block, exactly the script", async () => {
-    const msg = await client.messages.create(params({ thinking: { type: "enabled", budget_tokens: 1024 } }));
+    const { data: msg, request_id, response } = await client.messages.create(params({ thinking: { type: "enabled", budget_tokens: 1024 } })).withResponse();
     expect(msg.id).toMatch(MSG_ID);
+    expect(request_id).toBe(response.headers.get("x-request-id"));
     expect(msg).toMatchObject({ type: "message", role: "assistant", model: server.modelId, stop_reason: "end_turn", stop_sequence: null });
     expect(msg.content).toEqual([
       { type: "thinking", thinking: THOUGHT, signature: "" },

@@ -31,6 +31,10 @@ interface Generation {
 
 export const messagesRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry, config, metrics }) => {
   app.setErrorHandler(errorHandler(metrics, anthropicErrorBody));
+  // Anthropic's header for the request id: the SDK exposes it as `_request_id`.
+  app.addHook("onRequest", async (req, reply) => {
+    reply.header("request-id", req.id);
+  });
 
   app.post<{ Body: MessagesRequest }>("/v1/messages", { schema: { body: MessagesRequest }, sse: "manual" }, async (req, reply) => {
     const body = req.body;
