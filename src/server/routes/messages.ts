@@ -21,7 +21,7 @@ import { RequestMetrics } from "../../metrics/request-metrics.js";
 
 type Done = Extract<GenerationEvent, { type: "done" }>;
 
-interface Generation {
+interface MessageRun {
   req: FastifyRequest;
   ids: MessageIds;
   choice: AdmittedChoice;
@@ -50,7 +50,7 @@ export const messagesRoutes: FastifyPluginAsync<ServerDeps> = async (app, { regi
     // Anthropic shows thoughts as their own blocks, whatever the server's OpenAI reasoning format.
     const presentation = { ...responseOptions(chat, config.generation), returnReasoning: true, reasoningFormat: "separate" as const, reasoningAlias: false };
     const { thinking, startsInReasoning } = choice.started;
-    const gen: Generation = {
+    const gen: MessageRun = {
       req,
       ids: { id: `msg_${req.id.replace(/^req-/, "")}`, model: worker.id },
       choice,
@@ -70,7 +70,7 @@ export const messagesRoutes: FastifyPluginAsync<ServerDeps> = async (app, { regi
 };
 
 /** The stop reason and usage of a finished generation; the reasoning trace goes to the debug log only. */
-function finished({ req, choice, assembler, observer }: Generation, ev: Done) {
+function finished({ req, choice, assembler, observer }: MessageRun, ev: Done) {
   const finish = assembler.finishReason(ev.finishReason);
   observer.prefix(choice.started.promptTokens, ev.cachedTokens);
   observer.choiceFinished({ ...ev, finishReason: finish });
@@ -83,7 +83,7 @@ function finished({ req, choice, assembler, observer }: Generation, ev: Done) {
   };
 }
 
-async function collectMessage(gen: Generation) {
+async function collectMessage(gen: MessageRun) {
   const { choice, assembler, observer } = gen;
   for await (const ev of choice.stream) {
     if (ev.type === "text") {
@@ -99,7 +99,7 @@ async function collectMessage(gen: Generation) {
   throw clientClosed();
 }
 
-async function streamMessage(gen: Generation, reply: FastifyReply) {
+async function streamMessage(gen: MessageRun, reply: FastifyReply) {
   const { req, choice, assembler, observer } = gen;
   reply.header("x-accel-buffering", "no");
   const blocks = new MessageEvents(gen.ids);
