@@ -5,6 +5,8 @@ export interface StopMatchResult {
   readonly text: string;
   /** A stop string was found: generation should end, and nothing more will be returned. */
   readonly stopped: boolean;
+  /** The stop string found (Anthropic's `stop_sequence` names it). */
+  readonly matched?: string;
 }
 
 /**
@@ -29,7 +31,7 @@ export class StopMatcher {
     if (match !== undefined) {
       this.#stopped = true;
       this.#held = "";
-      return { text: text.slice(0, match), stopped: true };
+      return { text: text.slice(0, match.start), stopped: true, matched: match.stop };
     }
     const hold = Math.max(0, ...this.#stops.map((stop) => partialMarkerLength(text, stop)));
     this.#held = text.slice(text.length - hold);
@@ -48,14 +50,14 @@ export class StopMatcher {
    * what makes the answer independent of how the text was split: fed one character at a time,
    * that is the match seen first. Among matches ending together, the longest wins.
    */
-  #earliestMatch(text: string): number | undefined {
-    let best: { start: number; end: number } | undefined;
+  #earliestMatch(text: string): { start: number; stop: string } | undefined {
+    let best: { start: number; end: number; stop: string } | undefined;
     for (const stop of this.#stops) {
       const start = text.indexOf(stop);
       if (start === -1) continue;
       const end = start + stop.length;
-      if (best === undefined || end < best.end || (end === best.end && start < best.start)) best = { start, end };
+      if (best === undefined || end < best.end || (end === best.end && start < best.start)) best = { start, end, stop };
     }
-    return best?.start;
+    return best;
   }
 }

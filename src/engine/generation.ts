@@ -41,6 +41,7 @@ export class Generation implements SlotTask {
   private cachedTokens = 0;
   /** Tokens generated since the last text event (a token can yield no text until its UTF-8 completes). */
   private unreportedTokens = 0;
+  private stopSequence: string | undefined;
   private ended = false;
   /** Grammar states, made when first needed: see grammarState(). */
   private openingGrammar: LlamaGrammarEvaluationState | undefined;
@@ -170,6 +171,7 @@ export class Generation implements SlotTask {
     if (!text) return false;
     const out = this.stops.push(text);
     if (out.text) this.emitText(out.text);
+    this.stopSequence ??= out.matched;
     return out.stopped;
   }
 
@@ -191,6 +193,7 @@ export class Generation implements SlotTask {
       completionTokens: this.generated.length,
       reasoningTokens: this.thought.reasoningTokens,
       cachedTokens: this.cachedTokens,
+      ...(this.stopSequence !== undefined && { stopSequence: this.stopSequence }),
       timings: {
         queueMs: admitted - enqueued,
         prefillMs: (firstToken || now) - admitted,

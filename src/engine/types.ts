@@ -99,6 +99,8 @@ export type GenerationEvent =
       reasoningTokens: number;
       /** Prompt tokens reused from the KV cache instead of evaluated. */
       cachedTokens: number;
+      /** The stop string that ended the generation, when one did. */
+      stopSequence?: string;
       timings: Timings;
     }
   | { type: "failed"; error: SerializedApiError };

@@ -81,6 +81,10 @@ export const modelLoading = () =>
     headers: { "retry-after": "5" },
   });
 
+/** The client hung up before its answer: nobody reads this, and it is not a server error. */
+export const clientClosed = () =>
+  new ApiError(499, "invalid_request_error", "The client closed the request", { code: "client_closed_request" });
+
 export const internalError = (message = "The server had an error while processing your request") =>
   new ApiError(500, "server_error", message, { code: "internal_error" });
 

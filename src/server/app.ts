@@ -2,7 +2,7 @@
  * Fastify app factory. It knows nothing of node-llama-cpp: models are reached through the
  * ModelRegistry. Tests drive the returned app with inject() or a real port.
  */
-import Fastify, { LogController, type FastifyError, type FastifyInstance } from "fastify";
+import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { fastifySSE } from "@fastify/sse";
 import type { Logger } from "pino";
 import { randomUUID } from "node:crypto";
@@ -10,7 +10,8 @@ import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
 import type { Config } from "../config/schema.js";
 import type { ModelRegistry } from "../router/registry.js";
-import { ApiError, invalidRequest, toApiError } from "../openai/errors.js";
+import { ApiError, invalidRequest } from "../openai/errors.js";
+import { errorHandler } from "./error-handler.js";
 import { validationToApiError } from "./validation.js";
 import { chatRoutes } from "./routes/chat.js";
 import { modelRoutes } from "./routes/models.js";
@@ -20,6 +21,7 @@ import { engineRoutes } from "./routes/engine.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { tokenizeRoutes } from "./routes/tokenize.js";
 import { responsesRoutes } from "./routes/responses.js";
+import { messagesRoutes } from "./routes/messages.js";
 import type { Metrics } from "../metrics/definitions.js";
 import type { RequestSummary } from "../metrics/request-metrics.js";
 
@@ -78,14 +80,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     serializer: (data: unknown) => (typeof data === "string" ? data : JSON.stringify(data)),
   });
 
-  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
-    const apiErr = mapError(err);
-    deps.metrics.requestsFailed.inc({ code: apiErr.code ?? String(apiErr.status) });
-    if (apiErr.status >= 500 && apiErr.status !== 503) req.log.error({ err }, "request failed");
-    else if (apiErr.status === 503) req.log.warn({ code: apiErr.code }, apiErr.message);
-    else req.log.debug({ code: apiErr.code, message: apiErr.message }, "request rejected");
-    reply.code(apiErr.status).headers(apiErr.headers).send(apiErr.toBody());
-  });
+  app.setErrorHandler(errorHandler(deps.metrics));
 
   app.setNotFoundHandler((req, reply) => {
     const e = new ApiError(404, "not_found_error", `Unknown endpoint: ${req.method} ${req.url.split("?")[0]}`, { code: "unknown_url" });
@@ -100,28 +95,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(metricsRoutes, deps);
   await app.register(tokenizeRoutes, deps);
   await app.register(responsesRoutes, deps);
+  await app.register(messagesRoutes, deps);
   return app;
-}
-
-/** Fastify's own errors (body too large, bad JSON, wrong content type) become OpenAI error objects. */
-function mapError(err: FastifyError | ApiError): ApiError {
-  if (err instanceof ApiError) return err;
-  switch (err.code) {
-    case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return new ApiError(413, "invalid_request_error", "Request body is too large", { code: "request_too_large" });
-    case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return invalidRequest("Request body is empty; expected a JSON object", null, "invalid_json");
-    case "FST_ERR_CTP_INVALID_JSON_BODY":
-    case "FST_ERR_CTP_INVALID_CONTENT_LENGTH":
-      return invalidRequest("Request body is not valid JSON", null, "invalid_json");
-  }
-  if (err.statusCode === 400 && (err.name === "SyntaxError" || err.message.includes("JSON"))) {
-    return invalidRequest("Request body is not valid JSON", null, "invalid_json");
-  }
-  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
-    return new ApiError(err.statusCode, "invalid_request_error", err.message, { code: "invalid_request" });
-  }
-  return toApiError(err);
 }
 
 /**

@@ -121,6 +121,17 @@ describe("API keys and CORS on the real server", () => {
     expect(res.headers.get("access-control-allow-methods")).toContain("POST");
   });
 
+  it("answers a browser preflight for the Anthropic SDK's headers on /v1/messages", async () => {
+    const requested = "x-api-key,content-type,anthropic-version,anthropic-dangerous-direct-browser-access,x-stainless-os";
+    const res = await fetch(`${url}/v1/messages`, {
+      method: "OPTIONS",
+      headers: { origin: ORIGIN, "access-control-request-method": "POST", "access-control-request-headers": requested },
+    });
+    expect(res.status).toBe(204);
+    const allowed = res.headers.get("access-control-allow-headers")!.split(/,\s*/);
+    for (const h of requested.split(",")) expect(allowed).toContain(h);
+  });
+
   it("gives CORS headers to allowed origins only, on errors too", async () => {
     const allowed = await get("/v1/models", { origin: ORIGIN, authorization: `Bearer ${CONFIG_KEY}` });
     expect(allowed.headers.get("access-control-allow-origin")).toBe(ORIGIN);

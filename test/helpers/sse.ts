@@ -16,3 +16,23 @@ export async function postSse(url: string, body: unknown): Promise<RawSse> {
     .filter((d) => d.length > 0);
   return { status: res.status, contentType: res.headers.get("content-type"), data, raw };
 }
+
+/** One server-sent event with a name (Anthropic's streams name every event). */
+export interface NamedEvent {
+  event: string;
+  data: { type: string } & Record<string, unknown>;
+}
+
+/** Posts and reads the named events of the answer, comments (heartbeats) left out. */
+export async function postNamedEvents(url: string, body: unknown, headers: Record<string, string> = {}): Promise<NamedEvent[]> {
+  const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
+  const raw = await res.text();
+  return raw
+    .split("\n\n")
+    .map((block) => block.split("\n"))
+    .filter((lines) => lines.some((l) => l.startsWith("event: ")))
+    .map((lines) => ({
+      event: lines.find((l) => l.startsWith("event: "))!.slice(7),
+      data: JSON.parse(lines.filter((l) => l.startsWith("data: ")).map((l) => l.slice(6)).join("\n")),
+    }));
+}

@@ -1,27 +1,27 @@
 import { describe, expect, it } from "vitest";
 import { StopMatcher } from "../../src/chat/stop-matcher.js";
 
-function run(stops: string[], pieces: string[]): { text: string; stopped: boolean } {
+function run(stops: string[], pieces: string[]): { text: string; stopped: boolean; matched?: string } {
   const matcher = new StopMatcher(stops);
   let text = "";
   for (const piece of pieces) {
     const result = matcher.push(piece);
     text += result.text;
-    if (result.stopped) return { text, stopped: true };
+    if (result.stopped) return { text, stopped: true, matched: result.matched! };
   }
   return { text: text + matcher.flush(), stopped: false };
 }
 
 describe("StopMatcher", () => {
   it("cuts the stop string and everything after it", () => {
-    expect(run(["STOP"], ["Hello STOP world"])).toEqual({ text: "Hello ", stopped: true });
+    expect(run(["STOP"], ["Hello STOP world"])).toEqual({ text: "Hello ", stopped: true, matched: "STOP" });
   });
 
   it("finds a stop string split across pieces and never emits its start", () => {
     const matcher = new StopMatcher(["</end>"]);
     expect(matcher.push("answer </")).toEqual({ text: "answer ", stopped: false });
     expect(matcher.push("en")).toEqual({ text: "", stopped: false });
-    expect(matcher.push("d> trailing")).toEqual({ text: "", stopped: true });
+    expect(matcher.push("d> trailing")).toEqual({ text: "", stopped: true, matched: "</end>" });
   });
 
   it("releases held text when the next piece rules the stop string out", () => {
@@ -38,20 +38,20 @@ describe("StopMatcher", () => {
   });
 
   it("handles several stop strings, the one completing first wins", () => {
-    expect(run(["world", "lo w"], ["hello world"])).toEqual({ text: "hel", stopped: true });
-    expect(run(["abcd", "c"], ["abcd"])).toEqual({ text: "ab", stopped: true });
-    expect(run(["abcd", "c"], ["a", "b", "c", "d"])).toEqual({ text: "ab", stopped: true });
+    expect(run(["world", "lo w"], ["hello world"])).toEqual({ text: "hel", stopped: true, matched: "lo w" });
+    expect(run(["abcd", "c"], ["abcd"])).toEqual({ text: "ab", stopped: true, matched: "c" });
+    expect(run(["abcd", "c"], ["a", "b", "c", "d"])).toEqual({ text: "ab", stopped: true, matched: "c" });
     // Ending together, the longer one (starting earlier) wins.
-    expect(run(["bc", "abc"], ["xabc"])).toEqual({ text: "x", stopped: true });
+    expect(run(["bc", "abc"], ["xabc"])).toEqual({ text: "x", stopped: true, matched: "abc" });
   });
 
   it("matches a stop string at the very start", () => {
-    expect(run(["\n\n"], ["\n", "\nmore"])).toEqual({ text: "", stopped: true });
+    expect(run(["\n\n"], ["\n", "\nmore"])).toEqual({ text: "", stopped: true, matched: "\n\n" });
   });
 
   it("returns nothing after stopping", () => {
     const matcher = new StopMatcher(["x"]);
-    expect(matcher.push("ax")).toEqual({ text: "a", stopped: true });
+    expect(matcher.push("ax")).toEqual({ text: "a", stopped: true, matched: "x" });
     expect(matcher.push("more")).toEqual({ text: "", stopped: true });
     expect(matcher.flush()).toBe("");
   });
@@ -66,6 +66,6 @@ describe("StopMatcher", () => {
     const matcher = new StopMatcher(["abab"]);
     expect(matcher.push("xaba")).toEqual({ text: "x", stopped: false });
     expect(matcher.push("a")).toEqual({ text: "aba", stopped: false });
-    expect(matcher.push("bab")).toEqual({ text: "", stopped: true });
+    expect(matcher.push("bab")).toEqual({ text: "", stopped: true, matched: "abab" });
   });
 });

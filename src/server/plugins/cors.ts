@@ -1,7 +1,8 @@
 /**
  * CORS for browser clients, off unless `server.corsOrigins` lists origins. The allowed request
- * headers are listed, not reflected: what the OpenAI SDKs send (auth, project headers and the
- * `x-stainless-*` telemetry headers that make a browser preflight fail when missing).
+ * headers are listed, not reflected: what the OpenAI and Anthropic SDKs send (auth, project and
+ * version headers and the `x-stainless-*` telemetry headers that make a browser preflight fail
+ * when missing).
  */
 import cors from "@fastify/cors";
 import type { FastifyInstance } from "fastify";
@@ -14,6 +15,9 @@ const CORS_ALLOWED_HEADERS = [
   "openai-organization",
   "openai-project",
   "openai-beta",
+  "anthropic-version",
+  "anthropic-beta",
+  "anthropic-dangerous-direct-browser-access",
   "idempotency-key",
   "x-stainless-arch",
   "x-stainless-custom-poll-interval",

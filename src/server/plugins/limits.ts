@@ -10,7 +10,7 @@ import { ApiError, invalidRequest } from "../../openai/errors.js";
 
 type Limits = Config["limits"];
 
-const GENERATION_ROUTE = /\/(completions|responses)$/;
+const GENERATION_ROUTE = /\/(completions|responses|messages)$/;
 
 const tooLarge = (param: string, message: string) => invalidRequest(message, param, "limit_exceeded");
 
@@ -30,7 +30,9 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 
 /** Throws the first limit the (schema-valid) body breaks; routes that translate a body into a chat request check that one too. */
 export function checkBodyLimits(body: Record<string, unknown>, limits: Limits): void {
-  const { messages, n, stop, tools } = body;
+  const { messages, n, tools } = body;
+  // Anthropic's names for the same things: stop_sequences, tools[i].input_schema.
+  const stop = body["stop"] ?? body["stop_sequences"];
   if (Array.isArray(messages) && messages.length > limits.maxMessages) {
     throw tooLarge("messages", `Too many messages: ${messages.length}; this server accepts at most ${limits.maxMessages} (limits.maxMessages)`);
   }
@@ -55,7 +57,7 @@ export function checkBodyLimits(body: Record<string, unknown>, limits: Limits): 
   if (Array.isArray(tools)) {
     if (tools.length > limits.maxTools) throw tooLarge("tools", `Too many tools: ${tools.length}; at most ${limits.maxTools} (limits.maxTools)`);
     tools.forEach((tool, i) => {
-      const parameters = isObject(tool) && isObject(tool["function"]) ? tool["function"]["parameters"] : undefined;
+      const parameters = !isObject(tool) ? undefined : isObject(tool["function"]) ? tool["function"]["parameters"] : tool["input_schema"];
       if (parameters === undefined) return;
       const bytes = Buffer.byteLength(JSON.stringify(parameters));
       if (bytes > limits.maxToolSchemaBytes) {
