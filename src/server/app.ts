@@ -19,6 +19,9 @@ import { serverGuards } from "./plugins/index.js";
 import { engineRoutes } from "./routes/engine.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { tokenizeRoutes } from "./routes/tokenize.js";
+import { conversationRoutes } from "./routes/conversations.js";
+import { propsRoutes } from "./routes/props.js";
+import { uiRoutes } from "./routes/ui.js";
 import type { Metrics } from "../metrics/definitions.js";
 import type { RequestSummary } from "../metrics/request-metrics.js";
 
@@ -98,6 +101,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(engineRoutes, deps);
   await app.register(metricsRoutes, deps);
   await app.register(tokenizeRoutes, deps);
+  await app.register(propsRoutes, deps);
+  await app.register(conversationRoutes, deps);
+  if (deps.config.server.ui) await app.register(uiRoutes, deps);
   return app;
 }
 
