@@ -15,9 +15,11 @@ CREATE TABLE IF NOT EXISTS conversations (
   id TEXT NOT NULL UNIQUE,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
+  -- Rises on every change: orders the list exactly, where updated_at (seconds) would tie.
+  touched INTEGER NOT NULL,
   metadata TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS conversations_recent ON conversations (updated_at, seq);
+CREATE INDEX IF NOT EXISTS conversations_recent ON conversations (touched);
 CREATE TABLE IF NOT EXISTS items (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   id TEXT NOT NULL UNIQUE,
@@ -35,12 +37,14 @@ export interface ListOptions {
 }
 
 interface ConversationRow {
-  seq: number;
   id: string;
   created_at: number;
   updated_at: number;
+  touched: number;
   metadata: string;
 }
+
+const NEXT_TOUCH = "(SELECT COALESCE(MAX(touched), 0) + 1 FROM conversations)";
 
 const newId = (prefix: string) => `${prefix}_${randomBytes(24).toString("hex")}`;
 const now = () => Math.floor(Date.now() / 1000);
@@ -102,7 +106,7 @@ export class ConversationStore {
     const id = newId("conv");
     const t = now();
     db.transaction(() => {
-      db.prepare("INSERT INTO conversations (id, created_at, updated_at, metadata) VALUES (?, ?, ?, ?)").run(id, t, t, JSON.stringify(metadata));
+      db.prepare(`INSERT INTO conversations (id, created_at, updated_at, touched, metadata) VALUES (?, ?, ?, ${NEXT_TOUCH}, ?)`).run(id, t, t, JSON.stringify(metadata));
       this.#insertItems(id, items, t);
     })();
     return this.get(id)!;
@@ -119,16 +123,16 @@ export class ConversationStore {
     const cursor = after === undefined ? undefined : (db.prepare("SELECT * FROM conversations WHERE id = ?").get(after) as ConversationRow | undefined);
     if (after !== undefined && !cursor) return page([], limit);
     const [cmp, dir] = order === "desc" ? ["<", "DESC"] : [">", "ASC"];
-    const where = cursor ? `WHERE (updated_at, seq) ${cmp} (?, ?)` : "";
+    const where = cursor ? `WHERE touched ${cmp} ?` : "";
     const rows = db
-      .prepare(`SELECT * FROM conversations ${where} ORDER BY updated_at ${dir}, seq ${dir} LIMIT ?`)
-      .all(...(cursor ? [cursor.updated_at, cursor.seq] : []), limit + 1) as ConversationRow[];
+      .prepare(`SELECT * FROM conversations ${where} ORDER BY touched ${dir} LIMIT ?`)
+      .all(...(cursor ? [cursor.touched] : []), limit + 1) as ConversationRow[];
     return page(rows.map(toConversation), limit);
   }
 
   /** Replaces the metadata, as OpenAI's update does; undefined when there is no such conversation. */
   update(id: string, metadata: Record<string, string>): Conversation | undefined {
-    const changed = this.#open.prepare("UPDATE conversations SET metadata = ?, updated_at = ? WHERE id = ?").run(JSON.stringify(metadata), now(), id);
+    const changed = this.#open.prepare(`UPDATE conversations SET metadata = ?, updated_at = ?, touched = ${NEXT_TOUCH} WHERE id = ?`).run(JSON.stringify(metadata), now(), id);
     return changed.changes ? this.get(id) : undefined;
   }
 
@@ -141,7 +145,7 @@ export class ConversationStore {
     const db = this.#open;
     const t = now();
     return db.transaction(() => {
-      if (db.prepare("UPDATE conversations SET updated_at = ? WHERE id = ?").run(t, conversationId).changes === 0) return undefined;
+      if (db.prepare(`UPDATE conversations SET updated_at = ?, touched = ${NEXT_TOUCH} WHERE id = ?`).run(t, conversationId).changes === 0) return undefined;
       return this.#insertItems(conversationId, items, t);
     })();
   }
