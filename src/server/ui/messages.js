@@ -33,7 +33,7 @@ function statsText({ usage, metrics, status }) {
   if (metrics?.ttft_ms !== undefined) parts.push(`TTFT ${Math.round(metrics.ttft_ms)} ms`);
   if (metrics?.tokens_per_second !== undefined) parts.push(`${metrics.tokens_per_second.toFixed(1)} tok/s`);
   if (status === "incomplete") parts.push("stopped");
-  return parts.join(" · ");
+  return parts;
 }
 
 /** An assistant reply that can be filled while it streams; `item` fills it at once. */
@@ -116,7 +116,9 @@ export class AssistantMessage {
     this.stopThinking();
     this.streaming = false;
     this.render();
-    this.stats.textContent = statsText(info);
+    // Each figure stays on one line; a narrow screen wraps between them.
+    const parts = statsText(info);
+    this.stats.replaceChildren(...parts.flatMap((text, i) => [...(i ? [" · "] : []), el("span", "", text)]));
   }
 }
 
