@@ -4,7 +4,7 @@
  * reload, the system prompt reaching the model, stop freeing the sequence, the API-key prompt.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
@@ -71,7 +71,7 @@ describe.skipIf(!browserPath)(suite, () => {
       rmSync(dataDir, { recursive: true, force: true });
     });
 
-    it("streams the thought into the thinking panel and renders the exact answer, reloads, takes the system prompt, renames and deletes", async () => {
+    it("streams the thought into the thinking panel and renders the exact answer, reloads, takes the system prompt, exports, renames and deletes", async () => {
       const { page, errors } = await openPage(browser, `${server.url}/`);
       await page.waitForSelector("body.ready");
       expect(await page.isVisible("#empty-state")).toBe(true);
@@ -146,8 +146,13 @@ describe.skipIf(!browserPath)(suite, () => {
       expect(await page.inputValue("#system-prompt")).toBe(SYSTEM);
       expect(await page.getAttribute("html", "data-theme")).toBe("light");
 
-      // Rename and delete from the sidebar.
+      // Export, rename and delete from the sidebar.
       const li = page.locator("#conversations li.active");
+      const download = page.waitForEvent("download");
+      await li.locator("button.export").click();
+      const exported = JSON.parse(readFileSync((await (await download).path())!, "utf8")) as Json;
+      expect(exported).toMatchObject({ id: convId, object: "conversation", metadata: { title: TITLE } });
+      expect(exported.items).toEqual(stored);
       await li.locator("button.rename").click();
       await page.fill(".rename-input", "Client snippets");
       await page.press(".rename-input", "Enter");

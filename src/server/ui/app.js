@@ -162,11 +162,10 @@ function showTitle() {
 }
 
 const nearBottom = () => messages.scrollHeight - messages.scrollTop - messages.clientHeight < 120;
-function addMessage(element, { follow = true } = {}) {
-  const stick = nearBottom();
+function addMessage(element) {
   $("empty-state").hidden = true;
   messages.append(element);
-  if (follow || stick) messages.scrollTop = messages.scrollHeight;
+  messages.scrollTop = messages.scrollHeight;
 }
 
 async function allItems(id) {
