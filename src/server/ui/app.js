@@ -5,6 +5,7 @@ import { enableCopy } from "./markdown.js";
 import { AssistantMessage, errorMessage, itemElement, userMessage } from "./messages.js";
 import { initSettings, requestParams, systemPrompt } from "./settings.js";
 import { icons, placeIcons } from "./icons.js";
+import { initSidebar, titleOf } from "./sidebar.js";
 
 const $ = (id) => document.getElementById(id);
 const state = { models: [], conversations: [], current: null, items: [], streaming: null };
@@ -50,100 +51,11 @@ onKeyNeeded(
 );
 
 // ---- conversations list ----------------------------------------------------------------------
-const titleOf = (c) => c?.metadata?.title || "New chat";
-
-function renderConversationList() {
-  const list = $("conversations");
-  list.replaceChildren(
-    ...state.conversations.map((c) => {
-      const li = document.createElement("li");
-      li.className = "conversation" + (c.id === state.current?.id ? " active" : "");
-      li.dataset.id = c.id;
-      const open = document.createElement("a");
-      open.href = `#${c.id}`;
-      open.className = "conversation-title";
-      open.textContent = titleOf(c);
-      open.title = titleOf(c);
-      const actions = document.createElement("div");
-      actions.className = "conversation-actions";
-      for (const [action, label] of [["rename", "Rename"], ["export", "Export as JSON"], ["delete", "Delete"]]) {
-        const b = document.createElement("button");
-        b.type = "button";
-        b.className = `icon-btn small ${action}`;
-        b.dataset.action = action;
-        b.title = label;
-        b.setAttribute("aria-label", `${label}: ${titleOf(c)}`);
-        b.innerHTML = icons[action];
-        actions.append(b);
-      }
-      li.append(open, actions);
-      return li;
-    }),
-  );
-  $("conversations-empty").hidden = state.conversations.length > 0;
-}
-
-async function loadConversations() {
-  const page = await api.get("/v1/conversations?limit=100");
-  state.conversations = page.data;
-  renderConversationList();
-}
-
-function touch(conversation) {
-  state.conversations = [conversation, ...state.conversations.filter((c) => c.id !== conversation.id)];
-  renderConversationList();
-}
-
-function rename(li, conversation) {
-  const input = document.createElement("input");
-  input.className = "rename-input";
-  input.value = titleOf(conversation);
-  input.setAttribute("aria-label", "New title");
-  li.querySelector(".conversation-title").replaceWith(input);
-  input.focus();
-  input.select();
-  let done = false;
-  const finish = async (commit) => {
-    if (done) return;
-    done = true;
-    const title = input.value.trim();
-    if (commit && title && title !== titleOf(conversation)) {
-      const updated = await api.post(`/v1/conversations/${conversation.id}`, { metadata: { ...conversation.metadata, title } });
-      Object.assign(conversation, updated);
-      if (state.current?.id === conversation.id) showTitle();
-    }
-    renderConversationList();
-  };
-  input.addEventListener("keydown", (e) => {
-    if (e.key === "Enter") finish(true);
-    if (e.key === "Escape") finish(false);
-  });
-  input.addEventListener("blur", () => finish(true));
-}
-
-async function exportConversation(conversation) {
-  const data = await api.get(`/v1/conversations/${conversation.id}/export`);
-  const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: "application/json" }));
-  const a = Object.assign(document.createElement("a"), { href: url, download: `${conversation.id}.json` });
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 1000);
-}
-
-async function remove(conversation) {
-  if (!confirm(`Delete "${titleOf(conversation)}"? This cannot be undone.`)) return;
-  await api.delete(`/v1/conversations/${conversation.id}`);
-  state.conversations = state.conversations.filter((c) => c.id !== conversation.id);
-  if (state.current?.id === conversation.id) location.hash = "";
-  renderConversationList();
-}
-
-$("conversations").addEventListener("click", (e) => {
-  const button = e.target.closest("button[data-action]");
-  const li = e.target.closest("li.conversation");
-  if (!li) return;
-  if (!button) return toggleSidebar(false);
-  const conversation = state.conversations.find((c) => c.id === li.dataset.id);
-  ({ rename: () => rename(li, conversation), export: () => exportConversation(conversation), delete: () => remove(conversation) })[button.dataset.action]();
+const sidebar = initSidebar({
+  state,
+  onTitleChanged: () => showTitle(),
+  onOpen: () => toggleSidebar(false),
+  onError: (err) => addMessage(errorMessage(err.message)),
 });
 
 $("new-chat").addEventListener("click", () => {
@@ -196,7 +108,7 @@ async function openConversation(id) {
   $("empty-state").hidden = state.items.length > 0 || !!state.current;
   for (const item of state.items) if (item.role === "user" || item.role === "assistant") addMessage(itemElement(item));
   showTitle();
-  renderConversationList();
+  sidebar.render();
 }
 
 window.addEventListener("hashchange", () => openConversation(location.hash.slice(1)));
@@ -233,7 +145,7 @@ async function send(text) {
   } else {
     state.items.push(await appendItem(conversation.id, userItem));
   }
-  touch(conversation);
+  sidebar.touch(conversation);
   showTitle();
   addMessage(userMessage(text));
 
@@ -331,7 +243,7 @@ async function boot() {
   $("model-label").textContent = state.models.length === 1 ? state.models[0] : "";
   $("empty-model").textContent = state.models.join(", ");
   initSettings(props);
-  await loadConversations();
+  await sidebar.load();
   await openConversation(location.hash.slice(1));
   document.body.classList.add("ready");
 }
