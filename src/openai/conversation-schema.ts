@@ -45,7 +45,10 @@ export const ItemInput = Type.Object(
       ),
     ),
     metrics: Type.Optional(
-      Type.Object({ ttft_ms: Type.Optional(Rate), tokens_per_second: Type.Optional(Rate), duration_ms: Type.Optional(Rate) }, { additionalProperties: false }),
+      Type.Object(
+        { ttft_ms: Type.Optional(Rate), tokens_per_second: Type.Optional(Rate), duration_ms: Type.Optional(Rate), thinking_ms: Type.Optional(Rate) },
+        { additionalProperties: false },
+      ),
     ),
   },
   { additionalProperties: false },

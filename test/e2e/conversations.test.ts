@@ -21,7 +21,7 @@ const ASSISTANT = {
   reasoning_content: "A geography question.",
   model: "m",
   usage: { prompt_tokens: 14, completion_tokens: 9, reasoning_tokens: 6 },
-  metrics: { ttft_ms: 81.5, tokens_per_second: 42.25, duration_ms: 290 },
+  metrics: { ttft_ms: 81.5, tokens_per_second: 42.25, duration_ms: 290, thinking_ms: 120.5 },
 };
 
 function client(base: () => string, headers: Record<string, string> = {}) {

@@ -89,7 +89,8 @@ describe.skipIf(!browserPath)(suite, () => {
       const reply = page.locator(".msg.assistant").first();
       expect(await reply.locator(".thinking").isVisible()).toBe(true);
       expect(await reply.locator(".thinking-text").textContent()).toBe(PLAYGROUND_THOUGHT);
-      expect(await reply.locator(".thinking .label").textContent()).toMatch(/^Thought for \d+\.\d s$/);
+      const thoughtLabel = await reply.locator(".thinking .label").textContent();
+      expect(thoughtLabel).toMatch(/^Thought for (\d+\.\d s|a moment)$/);
       expect(await reply.locator(".answer strong").textContent()).toBe("edgellm");
       expect(await reply.locator(".answer em").textContent()).toBe("offline");
       expect(await reply.locator(".answer pre code").textContent()).toBe(PLAYGROUND_ANSWER.split("```python\n")[1]!.split("```")[0]!.trimEnd());
@@ -117,6 +118,8 @@ describe.skipIf(!browserPath)(suite, () => {
       expect(await page.locator(".msg.user .bubble").textContent()).toBe(TITLE);
       expect(await page.locator(".msg.assistant .answer strong").textContent()).toBe("edgellm");
       expect(await page.locator(".msg.assistant .thinking-text").textContent()).toBe(PLAYGROUND_THOUGHT);
+      // The thought's duration is stored with the reply, so the reopened panel says the same.
+      expect(await page.locator(".msg.assistant .thinking .label").textContent()).toBe(thoughtLabel);
       expect(await page.locator("#chat-title").textContent()).toBe(TITLE);
 
       // A system prompt set in the panel goes into the next request and so into the model's prompt.

@@ -179,8 +179,9 @@ async function send(text) {
     status = "incomplete";
   }
   setStreaming(null);
+  reply.stopThinking();
   const end = performance.now();
-  const metrics = { duration_ms: end - started };
+  const metrics = { duration_ms: end - started, ...(reply.thinkingMs !== undefined && { thinking_ms: reply.thinkingMs }) };
   if (firstToken !== null) metrics.ttft_ms = firstToken - started;
   if (usage && firstToken !== null && end > firstToken && usage.completion_tokens > 1) {
     metrics.tokens_per_second = (usage.completion_tokens - 1) / ((end - firstToken) / 1000);

@@ -36,6 +36,12 @@ function statsText({ usage, metrics, status }) {
   return parts;
 }
 
+/** Under a tenth of a second (a fast small model) "0.0 s" would read as "did not think". */
+function thoughtLabel(ms) {
+  if (ms === undefined) return "Thought process";
+  return ms < 100 ? "Thought for a moment" : `Thought for ${(ms / 1000).toFixed(1)} s`;
+}
+
 /** An assistant reply that can be filled while it streams; `item` fills it at once. */
 export class AssistantMessage {
   constructor(item) {
@@ -61,7 +67,6 @@ export class AssistantMessage {
       this.reasoning = item.reasoning_content ?? "";
       this.content = textOf(item);
       this.render();
-      this.thinkingLabel.textContent = "Thought process";
       this.finish(item);
     }
   }
@@ -83,7 +88,8 @@ export class AssistantMessage {
     if (!this.element.classList.contains("is-thinking")) return;
     clearInterval(this.timer);
     this.element.classList.remove("is-thinking");
-    this.thinkingLabel.textContent = `Thought for ${((performance.now() - this.thinkingStarted) / 1000).toFixed(1)} s`;
+    this.thinkingMs = performance.now() - this.thinkingStarted;
+    this.thinkingLabel.textContent = thoughtLabel(this.thinkingMs);
     this.thinking.open = false;
   }
 
@@ -116,6 +122,7 @@ export class AssistantMessage {
     this.stopThinking();
     this.streaming = false;
     this.render();
+    if (info.metrics) this.thinkingLabel.textContent = thoughtLabel(info.metrics.thinking_ms);
     // Each figure stays on one line; a narrow screen wraps between them.
     const parts = statsText(info);
     this.stats.replaceChildren(...parts.flatMap((text, i) => [...(i ? [" · "] : []), el("span", "", text)]));
