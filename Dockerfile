@@ -62,14 +62,15 @@ COPY package.json tsconfig.json ./
 COPY src ./src
 COPY config ./config
 COPY docker/entrypoint.sh docker/healthcheck.mjs ./docker/
-# The models volume is the only place the server writes (pulled and synthesized models).
-RUN mkdir -p /models && chown node:node /models
+# The server writes only to its volumes: /models (pulled and synthesized models) and /data (the
+# playground's conversations, server.dataDir's default beside model.dir).
+RUN mkdir -p /models /data && chown node:node /models /data
 USER node
 ENV NODE_ENV=production \
     EDGELLM_SERVER_HOST=0.0.0.0 \
     EDGELLM_SERVER_PORT=8080 \
     EDGELLM_MODEL_DIR=/models
-VOLUME ["/models"]
+VOLUME ["/models", "/data"]
 EXPOSE 8080
 # /health is 503 while the model loads: start-period covers loading a model from a slow disk.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=180s --retries=3 CMD ["node", "/app/docker/healthcheck.mjs"]

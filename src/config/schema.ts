@@ -33,6 +33,10 @@ export const ConfigSchema = Type.Object(
         publicPaths: Type.Array(Type.String({ pattern: "^/" })),
         /** Browser origins allowed by CORS; empty = CORS off, ["*"] = any origin. */
         corsOrigins: Type.Array(Type.String({ minLength: 1 })),
+        /** Serve the web playground at `/`; the API (conversations included) is there either way. */
+        ui: Type.Boolean(),
+        /** Where the conversations database lives; "" = `data/` beside model.dir. */
+        dataDir: Type.String(),
       },
       { additionalProperties: false },
     ),

@@ -22,6 +22,9 @@ import { metricsRoutes } from "./routes/metrics.js";
 import { tokenizeRoutes } from "./routes/tokenize.js";
 import { responsesRoutes } from "./routes/responses.js";
 import { messagesRoutes } from "./routes/messages.js";
+import { conversationRoutes } from "./routes/conversations.js";
+import { propsRoutes } from "./routes/props.js";
+import { uiRoutes } from "./routes/ui.js";
 import type { Metrics } from "../metrics/definitions.js";
 import type { RequestSummary } from "../metrics/request-metrics.js";
 
@@ -96,6 +99,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(tokenizeRoutes, deps);
   await app.register(responsesRoutes, deps);
   await app.register(messagesRoutes, deps);
+  await app.register(propsRoutes, deps);
+  await app.register(conversationRoutes, deps);
+  if (deps.config.server.ui) await app.register(uiRoutes, deps);
   return app;
 }
 

@@ -15,6 +15,10 @@ export function validationToApiError(errors: FastifySchemaValidationError[]): Ap
   const missing = err.keyword === "required" ? String((err.params as { missingProperty?: string }).missingProperty) : undefined;
   const param = paramPath(err.instancePath, missing) || "body";
   if (missing) return invalidRequest(`Missing required parameter: '${param}'`, param, "missing_required_parameter");
+  if (err.keyword === "additionalProperties") {
+    const unknown = paramPath(err.instancePath, String((err.params as { additionalProperty?: string }).additionalProperty));
+    return invalidRequest(`Unrecognized request argument supplied: '${unknown}'`, unknown, "unknown_parameter");
+  }
   const description = (err as { parentSchema?: { description?: string } }).parentSchema?.description;
   const expected = description ? `expected ${description}` : err.message ?? "invalid";
   // A value of the right type that breaks a bound (a number too large, a string too long) is a

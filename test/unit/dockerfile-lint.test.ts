@@ -113,12 +113,12 @@ describe("Dockerfile", () => {
     expect(lint(text)).toEqual([]);
   });
 
-  it("is multi-stage, non-root, tini as PID 1, a models volume, a HEALTHCHECK and env config", () => {
+  it("is multi-stage, non-root, tini as PID 1, models and data volumes, a HEALTHCHECK and env config", () => {
     const ins = parse(text);
     expect(ins.filter((i) => i.keyword === "FROM").length).toBeGreaterThanOrEqual(2);
     expect(ins.filter((i) => i.keyword === "USER").at(-1)!.args).toBe("node");
     expect(ins.find((i) => i.keyword === "ENTRYPOINT")!.args).toMatch(/^\["\/usr\/bin\/tini", "--", "\/app\/docker\/entrypoint.sh"\]$/);
-    expect(ins.find((i) => i.keyword === "VOLUME")!.args).toBe('["/models"]');
+    expect(ins.find((i) => i.keyword === "VOLUME")!.args).toBe('["/models", "/data"]');
     expect(ins.find((i) => i.keyword === "HEALTHCHECK")!.args).toContain("/app/docker/healthcheck.mjs");
     const env = ins.filter((i) => i.keyword === "ENV").map((i) => i.args).join(" ");
     expect(env).toContain("EDGELLM_SERVER_HOST=0.0.0.0");

@@ -36,7 +36,7 @@ export async function installCors(app: FastifyInstance, origins: readonly string
   if (origins.length === 0) return;
   await app.register(cors, {
     origin: origins.includes("*") ? "*" : [...origins],
-    methods: ["GET", "POST", "OPTIONS"],
+    methods: ["GET", "POST", "DELETE", "OPTIONS"],
     allowedHeaders: CORS_ALLOWED_HEADERS,
     exposedHeaders: ["x-request-id", "retry-after"],
     maxAge: 600,

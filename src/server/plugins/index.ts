@@ -10,6 +10,7 @@ import { installDrain } from "./drain.js";
 import { installCors } from "./cors.js";
 import { installAuth } from "./auth.js";
 import { installLimits } from "./limits.js";
+import { UI_PUBLIC_PATHS } from "../routes/ui.js";
 
 const LOOPBACK = /^(127\.|::1$|localhost$)/;
 
@@ -20,7 +21,7 @@ const guards: FastifyPluginAsync<ServerDeps> = async (app, { config }) => {
   if (keys.length === 0 && !LOOPBACK.test(config.server.host)) {
     app.log.warn({ host: config.server.host }, "no API key configured (server.apiKeys / server.apiKeyFile): anyone who reaches this port can use the model");
   }
-  installAuth(app, keys, config.server.publicPaths);
+  installAuth(app, keys, [...config.server.publicPaths, ...(config.server.ui ? UI_PUBLIC_PATHS : [])]);
   installLimits(app, config.limits);
 };
 
