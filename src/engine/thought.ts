@@ -44,17 +44,30 @@ export class ThoughtTracker {
     return this.#budget > 0 && this.#parser.phase === "reasoning" && this.#thoughtTokens >= this.#budget;
   }
 
-  /** Records one generated token; `text` is what it added to the decoded output (possibly ""). */
-  observe(text: string): void {
+  /**
+   * Records one generated token; `text` is what it added to the decoded output (possibly "").
+   * Returns where the token belongs; an undecided token goes wherever the next decided one does.
+   */
+  observe(text: string): "reasoning" | "answer" | "undecided" {
     const before = this.#parser.phase;
     // Only the phase matters here; the API layer splits the text for the client.
     this.#parser.push(text);
     const after = this.#parser.phase;
     if (before === "reasoning") this.#thoughtTokens++;
-    if (after === "start") this.#undecidedTokens++;
-    else if (before === "start") {
-      if (after === "reasoning") this.#reasoningTokens += this.#undecidedTokens + 1;
+    if (after === "start") {
+      this.#undecidedTokens++;
+      return "undecided";
+    }
+    if (before === "start") {
+      const opened = after === "reasoning";
+      if (opened) this.#reasoningTokens += this.#undecidedTokens + 1;
       this.#undecidedTokens = 0;
-    } else if (before === "reasoning" || after === "reasoning") this.#reasoningTokens++;
+      return opened ? "reasoning" : "answer";
+    }
+    if (before === "reasoning" || after === "reasoning") {
+      this.#reasoningTokens++;
+      return "reasoning";
+    }
+    return "answer";
   }
 }
