@@ -23,6 +23,8 @@ export class ThoughtTracker {
   #reasoningTokens = 0;
   /** Tokens seen before the output showed whether it opens a thought (e.g. the pieces of a split `<think>`). */
   #undecidedTokens = 0;
+  /** The thought just closed: newlines now are layout the parser drops, not answer. */
+  #afterThought = false;
 
   constructor(options: ThoughtOptions) {
     this.#parser = new ReasoningParser({ enabled: options.thinking, startsInReasoning: options.startsInReasoning });
@@ -46,9 +48,10 @@ export class ThoughtTracker {
 
   /**
    * Records one generated token; `text` is what it added to the decoded output (possibly "").
-   * Returns where the token belongs; an undecided token goes wherever the next decided one does.
+   * Returns where the token belongs; an undecided token goes wherever the next decided one does,
+   * and "layout" is the blank line between the thought and the answer.
    */
-  observe(text: string): "reasoning" | "answer" | "undecided" {
+  observe(text: string): "reasoning" | "layout" | "answer" | "undecided" {
     const before = this.#parser.phase;
     // Only the phase matters here; the API layer splits the text for the client.
     this.#parser.push(text);
@@ -66,7 +69,12 @@ export class ThoughtTracker {
     }
     if (before === "reasoning" || after === "reasoning") {
       this.#reasoningTokens++;
+      this.#afterThought = after === "content";
       return "reasoning";
+    }
+    if (this.#afterThought) {
+      if (/^\n*$/.test(text)) return "layout";
+      this.#afterThought = false;
     }
     return "answer";
   }

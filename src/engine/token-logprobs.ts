@@ -2,7 +2,8 @@
  * Lines up the log-probabilities of generated tokens with the text a generation emits: each
  * text event carries the entries of the tokens whose text starts inside the text emitted so far,
  * so tokens cut off by a stop string are never reported, and the tokens' strings concatenate to
- * the emitted text. Tokens of a think block are left out: logprobs describe the answer.
+ * the emitted text. Tokens of a think block (and the blank line after it) are left out: logprobs
+ * describe the answer.
  */
 import type { TokenLogprob, TokenText } from "./types.js";
 import type { RawLogprobs } from "./logprobs.js";
@@ -30,7 +31,7 @@ export class TokenLogprobs {
    * character carries the whole character, the ones before it carry ""), `raw` its
    * log-probabilities (none for tokens the engine injected), `place` where the thought tracker put it.
    */
-  add(text: string, raw: RawLogprobs | undefined, place: "reasoning" | "answer" | "undecided"): void {
+  add(text: string, raw: RawLogprobs | undefined, place: "reasoning" | "layout" | "answer" | "undecided"): void {
     const start = this.generatedLength;
     this.generatedLength += text.length;
     const entry = raw && {
@@ -42,7 +43,7 @@ export class TokenLogprobs {
       return;
     }
     const decided = this.undecided.splice(0);
-    if (place === "reasoning") return;
+    if (place === "reasoning" || place === "layout") return;
     this.answer.push(...decided);
     if (entry) this.answer.push(entry);
   }

@@ -100,7 +100,7 @@ describe("text completions with the openai SDK on a scripted model", () => {
       stream: true,
       stream_options: { include_usage: true },
     });
-    const chunks = [];
+    const chunks: OpenAI.Completions.Completion[] = [];
     for await (const c of stream) chunks.push(c);
     expect(new Set(chunks.map((c) => c.object))).toEqual(new Set(["text_completion"]));
     expect(new Set(chunks.map((c) => c.id)).size).toBe(1);
