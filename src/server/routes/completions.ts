@@ -12,7 +12,7 @@ import { invalidRequest } from "../../openai/errors.js";
 import { usage, type CompletionIds } from "../../openai/chunks.js";
 import { legacyLogprobs, textCompletion, textCompletionChunk, textCompletionUsageChunk, type CompletionChoice } from "../../openai/completions.js";
 import type { TokenLogprob } from "../../engine/types.js";
-import { admitChoices, choiceRequests } from "../admission.js";
+import { admitChoices, choiceRequests, type AdmittedChoice } from "../admission.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
 import { collectChoices, interleaveChoices, recordFinished, runningChoice, type RunningChoice } from "../choices.js";
 
@@ -54,10 +54,7 @@ export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { re
     const observer = new RequestMetrics(metrics, worker.id);
     const requests = prompts.flatMap((prompt) => choiceRequests({ ...base, prompt }, n));
     const admitted = await admitChoices(worker, requests, reply, () => observer.disconnected());
-    const echoes = body.echo ? await echoTexts(worker, prompts).catch((err: unknown) => {
-      admitted.forEach((c) => c.stream.cancel());
-      throw err;
-    }) : undefined;
+    const echoes = body.echo ? await echoTexts(worker, prompts, admitted) : undefined;
     const choices: Choice[] = admitted.map(({ stream, started }, k) => {
       const echo = echoes?.[Math.floor(k / n)] ?? "";
       return { ...runningChoice(stream, started), firstOfPrompt: k % n === 0, text: echo, logprobs: [], tokenOffset: echo.length };
@@ -71,11 +68,17 @@ export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { re
   });
 };
 
-/** The prompts as text, for echo: token-id prompts are detokenized by the model. */
-function echoTexts(worker: ModelWorker, prompts: Array<string | number[]>): Promise<string[]> {
-  return Promise.all(
-    prompts.map(async (p) => (typeof p === "string" ? p : (await worker.textOp({ kind: "detokenize", tokens: p })).content)),
-  );
+/**
+ * The prompts as text, for echo: token-id prompts are detokenized by the model. Should that fail
+ * (the worker died), the admitted generations are cancelled: nothing will read them.
+ */
+async function echoTexts(worker: ModelWorker, prompts: Array<string | number[]>, admitted: readonly AdmittedChoice[]): Promise<string[]> {
+  try {
+    return await Promise.all(prompts.map(async (p) => (typeof p === "string" ? p : (await worker.textOp({ kind: "detokenize", tokens: p })).content)));
+  } catch (err) {
+    admitted.forEach((c) => c.stream.cancel());
+    throw err;
+  }
 }
 
 /** Every prompt counts once, however many choices it has. */
