@@ -18,8 +18,10 @@ export function legacyLogprobs(entries: readonly TokenLogprob[], offset: number)
   const out: LegacyLogprobs = { tokens: [], token_logprobs: [], top_logprobs: [], text_offset: [] };
   let at = offset;
   for (const e of entries) {
-    const top = Object.fromEntries(e.top.map((t) => [t.token, t.logprob]));
-    if (!Object.hasOwn(top, e.token)) top[e.token] = e.logprob;
+    const pairs = e.top.map((t): [string, number] => [t.token, t.logprob]);
+    if (!e.top.some((t) => t.token === e.token)) pairs.push([e.token, e.logprob]);
+    // fromEntries defines own properties: a token spelled "__proto__" stays a key.
+    const top = Object.fromEntries(pairs);
     out.tokens.push(e.token);
     out.token_logprobs.push(e.logprob);
     out.top_logprobs.push(top);
