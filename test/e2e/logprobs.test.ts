@@ -85,6 +85,23 @@ describe("logprobs on a scripted thinking model", () => {
     expect(streamed).toEqual(whole);
   });
 
+  it("chat under a grammar: the forced tokens are reported with their raw log-probability, far from certain", async () => {
+    const res = await chat({
+      logprobs: true,
+      top_logprobs: 1,
+      max_tokens: 60,
+      chat_template_kwargs: { enable_thinking: false },
+      response_format: { type: "json_schema", json_schema: { name: "n", strict: true, schema: { type: "object", properties: { n: { type: "integer" } }, required: ["n"] } } },
+    } as object);
+    const { message, logprobs } = res.choices[0]!;
+    expect(JSON.parse(message.content!)).toHaveProperty("n");
+    const content = logprobs!.content!;
+    expect(content.map((e) => e.token).join("")).toBe(message.content);
+    // The model wanted to write the script; the grammar made it write JSON instead.
+    expect(Math.min(...content.map((e) => e.logprob))).toBeLessThan(-5);
+    for (const e of content) expect(e.logprob).toBeLessThanOrEqual(e.top_logprobs[0]!.logprob);
+  });
+
   it("chat without logprobs answers logprobs: null; top_logprobs needs logprobs: true and is at most 20", async () => {
     expect((await chat({})).choices[0]!.logprobs).toBeNull();
     for (const [extra, param] of [
