@@ -59,8 +59,8 @@ export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { re
       const echo = echoes?.[Math.floor(k / n)] ?? "";
       return { ...runningChoice(stream, started), firstOfPrompt: k % n === 0, text: echo, logprobs: [], tokenOffset: echo.length };
     });
-    const firsts = choices.filter((c) => c.firstOfPrompt);
-    observer.accepted(firsts.reduce((sum, c) => sum + c.started.promptTokens, 0));
+    // One prompt-length observation per prompt, not per choice.
+    for (const c of choices) if (c.firstOfPrompt) observer.accepted(c.started.promptTokens);
     req.summary = observer.summary;
     const ids: CompletionIds = { id: `cmpl-${req.id.replace(/^req-/, "")}`, created: Math.floor(Date.now() / 1000), model: worker.id };
     const ctx: RequestContext = { req, ids, choices, observer, logprobs: base.logprobs !== undefined };
