@@ -8,6 +8,7 @@ import { OpenAI as LangChainOpenAI } from "@langchain/openai";
 import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { postSse } from "../helpers/sse.js";
+import { delta, scrape } from "../helpers/prometheus.js";
 
 /**
  * A prompt whose last token is "\n" on its own (not merged into "?\n" or ":\n") triggers the
@@ -51,14 +52,19 @@ describe("text completions with the openai SDK on a scripted model", () => {
     expect(res.choices[0]).toMatchObject({ text: "", finish_reason: "stop" });
   });
 
-  it("an array of prompts with n = 2: choice index = prompt index × n + i, usage counts every prompt once", async () => {
+  it("an array of prompts with n = 2: choice index = prompt index × n + i, usage and metrics count every prompt once", async () => {
     const prompts = ["First prompt\n", "Second, longer prompt here\n"];
+    const before = await scrape(server.url);
     const res = await client.completions.create({ model: server.modelId, prompt: prompts, n: 2, temperature: 0.8, seed: 7 });
+    const after = await scrape(server.url);
     expect(res.choices.map((c) => c.index)).toEqual([0, 1, 2, 3]);
     for (const c of res.choices) expect(c).toMatchObject({ text: SCRIPT, finish_reason: "stop" });
     const promptTokens = (await tokenize(prompts[0]!)).length + (await tokenize(prompts[1]!)).length;
     expect(res.usage!.prompt_tokens).toBe(promptTokens);
     expect(res.usage!.completion_tokens).toBe(4 * scriptTokens.length);
+    const m = `model="${server.modelId}"`;
+    expect(delta(before, after, `edgellm_prompt_tokens_total{${m}}`)).toBe(promptTokens);
+    expect(delta(before, after, `edgellm_generation_tokens_total{${m}}`)).toBe(4 * scriptTokens.length);
   });
 
   it("a token-id prompt continues the script from where the ids leave it; so does an array of them", async () => {
