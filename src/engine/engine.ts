@@ -90,7 +90,7 @@ export class Engine {
     const slots = Array.from(
       { length: sequences },
       (_, i) =>
-        new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), (t) => model.isEogToken(t), Math.min(init.model.prefillChunk, init.model.batchSize)),
+        new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model, Math.min(init.model.prefillChunk, init.model.batchSize)),
     );
     const template = model.fileInfo.metadata.tokenizer?.chat_template as string | undefined;
     const facts = template ? templateFacts(template) : undefined;
@@ -201,16 +201,29 @@ export class Engine {
           ? { kind: "tokenize", tokens, pieces: tokens.map((t) => this.model.detokenize([t as Token], true)) }
           : { kind: "tokenize", tokens };
       }
-      case "detokenize": {
-        // llama.cpp does not bound-check token ids: an id past the vocabulary would read out of bounds.
-        const vocab = this.vocabularySize();
-        const bad = op.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
-        if (bad !== -1) throw invalidRequest(`tokens[${bad}] is not a token id of this model (0 to ${vocab - 1})`, "tokens", "invalid_token");
+      case "detokenize":
+        this.checkTokenIds(op.tokens, "tokens");
         return { kind: "detokenize", content: this.model.detokenize(op.tokens as Token[], true) };
-      }
       case "apply_template":
         return { kind: "apply_template", prompt: this.renderPrompt(op.request, this.thinkingFor(op.request)) };
     }
+  }
+
+  /** llama.cpp does not bound-check token ids: an id past the vocabulary would read out of bounds. */
+  private checkTokenIds(tokens: readonly number[], param: string): void {
+    const vocab = this.vocabularySize();
+    const bad = tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
+    if (bad !== -1) throw invalidRequest(`${param}[${bad}] is not a token id of this model (0 to ${vocab - 1})`, param, "invalid_token");
+  }
+
+  /** A completion's prompt as is: text with its special tokens parsed and the BOS token the model wants, or token ids. */
+  private rawPromptTokens(prompt: string | number[]): Token[] {
+    if (typeof prompt !== "string") {
+      this.checkTokenIds(prompt, "prompt");
+      return prompt as Token[];
+    }
+    const { bos, shouldPrependBosToken } = this.model.tokens;
+    return [...(shouldPrependBosToken && bos !== null ? [bos] : []), ...this.model.tokenize(prompt, true)];
   }
 
   private vocabularySize(): number {
@@ -245,25 +258,28 @@ export class Engine {
   }
 
   private admit(id: number, request: GenerationRequest, grammar: AnswerGrammars | undefined, emit: Emit): { task: Generation; info: StartedInfo } {
-    const thinking = this.thinkingFor(request);
+    const raw = request.prompt !== undefined;
+    const thinking = !raw && this.thinkingFor(request);
     // A grammar leaves the prompt as the template renders it: the model decides whether it thinks
     // first, and the grammar allows either (Generation.grammarState). Opening the thought in the
     // prompt instead would put a model that answers at once inside a thought the grammar never reaches.
     const startsInReasoning = thinking && (this.facts?.generationOpensThink ?? false);
-    const promptText = this.renderPrompt(request, thinking);
-    const prompt = this.model.tokenize(promptText, true);
+    const promptText = raw ? undefined : this.renderPrompt(request, thinking);
+    const prompt = promptText === undefined ? this.rawPromptTokens(request.prompt!) : this.model.tokenize(promptText, true);
+    const param = raw ? "prompt" : "messages";
+    if (prompt.length === 0) throw invalidRequest("The prompt is empty: it must hold at least one token", param);
     const contextSize = this.info.contextSize;
     if (request.maxTokens !== undefined && prompt.length + request.maxTokens > contextSize) {
-      throw contextLengthExceeded(contextSize, prompt.length, request.maxTokens);
+      throw contextLengthExceeded(contextSize, prompt.length, request.maxTokens, param);
     }
-    if (prompt.length >= contextSize) throw contextLengthExceeded(contextSize, prompt.length, 1);
+    if (prompt.length >= contextSize) throw contextLengthExceeded(contextSize, prompt.length, 1, param);
     const maxPrompt = this.init.limits.maxPromptTokens;
     if (maxPrompt > 0 && prompt.length > maxPrompt) {
-      throw invalidRequest(`The prompt has ${prompt.length} tokens; this server accepts at most ${maxPrompt} (limits.maxPromptTokens)`, "messages", "limit_exceeded");
+      throw invalidRequest(`The prompt has ${prompt.length} tokens; this server accepts at most ${maxPrompt} (limits.maxPromptTokens)`, param, "limit_exceeded");
     }
     const maxTokens = request.maxTokens ?? Math.min(this.init.generation.defaultMaxTokens, contextSize - prompt.length);
     const sampling: Required<SamplingParams> = resolveSampling(request.sampling, thinking ? this.init.generation.samplingThinking : this.init.generation.samplingNonThinking);
-    this.log("debug", "prompt rendered", { id, requestId: request.requestId, prompt: promptText });
+    this.log("debug", "prompt rendered", { id, requestId: request.requestId, prompt: promptText ?? request.prompt });
 
     const task = new Generation(
       {
@@ -276,6 +292,7 @@ export class Engine {
         grammar,
         evaluateOptions: (recent) => buildEvaluateOptions(sampling, recent),
         thoughtClose: this.thoughtClose,
+        logprobs: request.logprobs,
       },
       this.model,
       emit,

@@ -11,6 +11,8 @@ import type { StepResult } from "./scheduler.js";
 import { IncrementalDetokenizer } from "../chat/incremental-detokenizer.js";
 import { StopMatcher } from "../chat/stop-matcher.js";
 import { ThoughtTracker } from "./thought.js";
+import { TokenLogprobs } from "./token-logprobs.js";
+import type { RawLogprobs } from "./logprobs.js";
 import { toApiError } from "../openai/errors.js";
 
 export interface GenerationSpec {
@@ -25,6 +27,8 @@ export interface GenerationSpec {
   evaluateOptions: (recentTokens: () => number[]) => SequenceEvaluateOptions;
   /** Tokens that close a thought (`\n</think>\n\n`), injected when the budget is spent or a grammar's answer is due. */
   thoughtClose: Token[];
+  /** Alternatives to report with each token's log-probability; undefined = no logprobs. */
+  logprobs: number | undefined;
 }
 
 export class Generation implements SlotTask {
@@ -32,6 +36,8 @@ export class Generation implements SlotTask {
   readonly prompt: Token[];
   preemptions = 0;
   readonly evaluateOptions: SequenceEvaluateOptions;
+  readonly logprobs: number | undefined;
+  private readonly tokenLogprobs: TokenLogprobs | undefined;
   private readonly detok: IncrementalDetokenizer;
   private readonly stops: StopMatcher;
   private readonly thought: ThoughtTracker;
@@ -59,6 +65,8 @@ export class Generation implements SlotTask {
     },
   ) {
     this.prompt = spec.prompt;
+    this.logprobs = spec.logprobs;
+    if (spec.logprobs !== undefined) this.tokenLogprobs = new TokenLogprobs((t) => model.detokenize([t as Token], true));
     this.detok = new IncrementalDetokenizer((tokens) => model.detokenize(tokens as Token[], true));
     this.stops = new StopMatcher(spec.stop);
     this.thought = new ThoughtTracker({ thinking: spec.thinking, startsInReasoning: spec.startsInReasoning, budget: spec.thinkingBudget });
@@ -113,7 +121,7 @@ export class Generation implements SlotTask {
     this.hooks.onAdmitted(slotId, reused);
   }
 
-  onToken({ token, eog }: StepResult): boolean {
+  onToken({ token, eog, logprobs }: StepResult): boolean {
     if (!this.timings.firstToken) this.timings.firstToken = performance.now();
     // The model would end inside its thought, but the grammar requires an answer. llama.cpp's
     // grammars cover the thought and refuse end-of-generation until the answer is complete; here
@@ -125,7 +133,7 @@ export class Generation implements SlotTask {
       return true;
     }
     if (unansweredGrammar || this.thought.budgetSpent) return this.closeThought();
-    return this.accept(token as Token);
+    return this.accept(token as Token, logprobs);
   }
 
   /**
@@ -149,11 +157,12 @@ export class Generation implements SlotTask {
   }
 
   /** Takes one completion token into the output; returns true when that ends the generation. */
-  private accept(token: Token): boolean {
+  private accept(token: Token, logprobs?: RawLogprobs): boolean {
     this.generated.push(token);
     this.unreportedTokens++;
     const text = this.detok.push([token]);
-    this.thought.observe(text);
+    const place = this.thought.observe(text);
+    this.tokenLogprobs?.add(text, logprobs, place);
     if (this.pushText(text)) {
       this.finish("stop");
       return true;
@@ -176,15 +185,17 @@ export class Generation implements SlotTask {
   }
 
   private emitText(text: string): void {
-    this.emit({ type: "text", text, tokens: this.unreportedTokens });
+    const logprobs = this.tokenLogprobs?.emitted(text.length);
+    this.emit({ type: "text", text, tokens: this.unreportedTokens, ...(logprobs && { logprobs }) });
     this.unreportedTokens = 0;
   }
 
   private finish(finishReason: FinishReason): void {
     if (this.ended) return;
     this.ended = true;
+    this.tokenLogprobs?.end();
     const tail = this.stops.flush();
-    if (tail || this.unreportedTokens) this.emitText(tail);
+    if (tail || this.unreportedTokens || this.tokenLogprobs?.pending) this.emitText(tail);
     const now = performance.now();
     const { enqueued, admitted, firstToken } = this.timings;
     this.emit({

@@ -1,6 +1,7 @@
 /** A scheduler slot backed by one node-llama-cpp context sequence. */
-import type { LlamaContextSequence, SequenceEvaluateOptions, Token } from "node-llama-cpp";
+import type { LlamaContextSequence, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
 import { commonPrefixLength, type SchedTask, type Slot, type StepOutcome } from "./scheduler.js";
+import { LogprobProbe } from "./logprobs.js";
 
 interface SequenceInternals {
   _copyStateFromOtherSequence(other: LlamaContextSequence, upToTokenIndex: number): Promise<boolean>;
@@ -8,6 +9,8 @@ interface SequenceInternals {
 
 export interface SlotTask extends SchedTask {
   readonly evaluateOptions: SequenceEvaluateOptions;
+  /** Alternatives to report with each sampled token's log-probability; undefined = no logprobs. */
+  readonly logprobs: number | undefined;
   /**
    * Tokens to evaluate in place of the token just sampled (which is then dropped), or undefined
    * to continue with it. They go in the same step, so the slot still advances once per round.
@@ -20,14 +23,17 @@ export class LlamaSlot implements Slot {
   private task: SlotTask | null = null;
   /** Prompt tokens not evaluated yet; the last chunk goes to the generator. */
   private pendingPrompt: Token[] = [];
+  private readonly probe: LogprobProbe;
 
   /** `prefillChunk` bounds the prompt tokens one step evaluates. */
   constructor(
     readonly id: number,
     readonly sequence: LlamaContextSequence,
-    private readonly isEog: (token: Token) => boolean,
+    private readonly model: LlamaModel,
     private readonly prefillChunk: number,
-  ) {}
+  ) {
+    this.probe = new LogprobProbe(sequence, model);
+  }
 
   cachedTokens(): readonly number[] {
     return this.sequence.contextTokens;
@@ -41,6 +47,7 @@ export class LlamaSlot implements Slot {
     await this.truncate(reused);
     this.pendingPrompt = tokens.slice(reused) as Token[];
     this.generator = null;
+    this.probe.top = this.task.logprobs;
     return reused;
   }
 
@@ -74,7 +81,8 @@ export class LlamaSlot implements Slot {
     }
     const r = await this.generator.next(this.task.takeInjection());
     if (r.done) return { token: -1, eog: true };
-    return { token: r.value, eog: this.isEog(r.value) };
+    const logprobs = this.probe.take();
+    return { token: r.value, eog: this.model.isEogToken(r.value), ...(logprobs && { logprobs }) };
   }
 
   async release(): Promise<void> {
@@ -82,6 +90,7 @@ export class LlamaSlot implements Slot {
     this.generator = null;
     this.task = null;
     this.pendingPrompt = [];
+    this.probe.top = undefined;
     await gen?.return();
   }
 }

@@ -15,11 +15,14 @@
  *   resume where it stopped.
  */
 import type { KvPagePool, KvPoolStats } from "./kv/page-pool.js";
+import type { RawLogprobs } from "./logprobs.js";
 
 export interface StepResult {
   token: number;
   /** End-of-generation token (or the evaluator ended on its own). */
   eog: boolean;
+  /** The token's log-probabilities, when the task asked for them. */
+  logprobs?: RawLogprobs;
 }
 
 /** A step either evaluated a chunk of the prompt (no token yet) or produced a token. */

@@ -25,6 +25,8 @@ export class ThoughtTracker {
   #undecidedTokens = 0;
   /** A think block was opened, by the prompt or by the model. */
   #opened: boolean;
+  /** The thought just closed: newlines now are layout the parser drops, not answer. */
+  #afterThought = false;
 
   constructor(options: ThoughtOptions) {
     this.#parser = new ReasoningParser({ enabled: options.thinking, startsInReasoning: options.startsInReasoning });
@@ -57,18 +59,37 @@ export class ThoughtTracker {
     return this.#budget > 0 && this.#parser.phase === "reasoning" && this.#thoughtTokens >= this.#budget;
   }
 
-  /** Records one generated token; `text` is what it added to the decoded output (possibly ""). */
-  observe(text: string): void {
+  /**
+   * Records one generated token; `text` is what it added to the decoded output (possibly "").
+   * Returns where the token belongs; an undecided token goes wherever the next decided one does,
+   * and "layout" is the blank line between the thought and the answer.
+   */
+  observe(text: string): "reasoning" | "layout" | "answer" | "undecided" {
     const before = this.#parser.phase;
     // Only the phase matters here; the API layer splits the text for the client.
     this.#parser.push(text);
     const after = this.#parser.phase;
     if (after === "reasoning") this.#opened = true;
     if (before === "reasoning") this.#thoughtTokens++;
-    if (after === "start") this.#undecidedTokens++;
-    else if (before === "start") {
-      if (after === "reasoning") this.#reasoningTokens += this.#undecidedTokens + 1;
+    if (after === "start") {
+      this.#undecidedTokens++;
+      return "undecided";
+    }
+    if (before === "start") {
+      const opened = after === "reasoning";
+      if (opened) this.#reasoningTokens += this.#undecidedTokens + 1;
       this.#undecidedTokens = 0;
-    } else if (before === "reasoning" || after === "reasoning") this.#reasoningTokens++;
+      return opened ? "reasoning" : "answer";
+    }
+    if (before === "reasoning" || after === "reasoning") {
+      this.#reasoningTokens++;
+      this.#afterThought = after === "content";
+      return "reasoning";
+    }
+    if (this.#afterThought) {
+      if (/^\n*$/.test(text)) return "layout";
+      this.#afterThought = false;
+    }
+    return "answer";
   }
 }

@@ -34,6 +34,12 @@ export interface SamplingParams {
 export interface GenerationRequest {
   requestId: string;
   messages: TemplateMessage[];
+  /**
+   * A raw prompt (/v1/completions): evaluated as is instead of rendering `messages`, `tools` and
+   * the template; text has its special tokens parsed and gets the model's BOS token if it wants one.
+   * No thinking: the output is plain text.
+   */
+  prompt?: string | number[];
   tools?: ToolSpec[];
   /** Extra variables for the chat template (chat_template_kwargs). */
   templateKwargs: Record<string, unknown>;
@@ -47,6 +53,8 @@ export interface GenerationRequest {
   grammar?: GrammarSpec;
   sampling: SamplingParams;
   stop: string[];
+  /** Report each completion token's log-probability and this many most likely alternatives; undefined = off. */
+  logprobs?: number;
 }
 
 /**
@@ -88,9 +96,26 @@ export interface Timings {
   decodeMs: number;
 }
 
+/** A token as logprobs show it: its text and that text's UTF-8 bytes. */
+export interface TokenText {
+  token: string;
+  bytes: number[];
+  /** Natural log of the token's probability under the model's raw distribution (before sampling filters). */
+  logprob: number;
+}
+
+export interface TokenLogprob extends TokenText {
+  /** The most likely tokens at this position, most likely first. */
+  top: TokenText[];
+}
+
 export type GenerationEvent =
   | { type: "started"; info: StartedInfo }
-  | { type: "text"; text: string; tokens: number }
+  /**
+   * `logprobs` (when asked for) covers the answer tokens whose text starts in `text` or earlier;
+   * the tokens of a think block are not reported.
+   */
+  | { type: "text"; text: string; tokens: number; logprobs?: TokenLogprob[] }
   | {
       type: "done";
       finishReason: FinishReason;

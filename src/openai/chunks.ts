@@ -1,5 +1,5 @@
 /** Builders for chat.completion and chat.completion.chunk objects, exactly in OpenAI's shape. */
-import type { FinishReason } from "../engine/types.js";
+import type { FinishReason, TokenLogprob } from "../engine/types.js";
 
 export interface ChatDelta {
   role?: "assistant";
@@ -42,20 +42,38 @@ export function usage(prompt: number, completion: number, cached: number, reason
   };
 }
 
+/** `choices[].logprobs` of chat: OpenAI's ChatCompletion ChoiceLogprobs. */
+export interface ChatLogprobs {
+  content: Array<{ token: string; logprob: number; bytes: number[]; top_logprobs: Array<{ token: string; logprob: number; bytes: number[] }> }>;
+  refusal: null;
+}
+
+export function chatLogprobs(entries: readonly TokenLogprob[]): ChatLogprobs {
+  return {
+    content: entries.map((e) => ({
+      token: e.token,
+      logprob: e.logprob,
+      bytes: e.bytes,
+      top_logprobs: e.top.map((t) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes })),
+    })),
+    refusal: null,
+  };
+}
+
 export interface CompletionIds {
   id: string;
   created: number;
   model: string;
 }
 
-export function chunk(ids: CompletionIds, index: number, delta: ChatDelta, finishReason: WireFinishReason | null = null) {
+export function chunk(ids: CompletionIds, index: number, delta: ChatDelta, finishReason: WireFinishReason | null = null, logprobs: ChatLogprobs | null = null) {
   return {
     id: ids.id,
     object: "chat.completion.chunk" as const,
     created: ids.created,
     model: ids.model,
     system_fingerprint: null,
-    choices: [{ index, delta, logprobs: null, finish_reason: finishReason }],
+    choices: [{ index, delta, logprobs, finish_reason: finishReason }],
   };
 }
 
@@ -65,7 +83,7 @@ export function usageChunk(ids: CompletionIds, u: Usage) {
 
 export function completion(
   ids: CompletionIds,
-  choices: Array<{ message: ChatMessageOut; finishReason: WireFinishReason }>,
+  choices: Array<{ message: ChatMessageOut; finishReason: WireFinishReason; logprobs: ChatLogprobs | null }>,
   u: Usage,
 ) {
   return {
@@ -74,7 +92,7 @@ export function completion(
     created: ids.created,
     model: ids.model,
     system_fingerprint: null,
-    choices: choices.map((c, index) => ({ index, message: c.message, logprobs: null, finish_reason: c.finishReason })),
+    choices: choices.map((c, index) => ({ index, message: c.message, logprobs: c.logprobs, finish_reason: c.finishReason })),
     usage: u,
   };
 }

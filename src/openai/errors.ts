@@ -63,13 +63,14 @@ export interface SerializedApiError {
 export const invalidRequest = (message: string, param: string | null = null, code = "invalid_value") =>
   new ApiError(400, "invalid_request_error", message, { param, code });
 
-export const contextLengthExceeded = (contextSize: number, promptTokens: number, maxTokens: number) =>
+/** `param` names what holds the prompt: chat `messages`, or a completion's `prompt`. */
+export const contextLengthExceeded = (contextSize: number, promptTokens: number, maxTokens: number, param: "messages" | "prompt" = "messages") =>
   new ApiError(
     400,
     "invalid_request_error",
     `This model's maximum context length is ${contextSize} tokens. However, you requested ${promptTokens + maxTokens} tokens ` +
-      `(${promptTokens} in the messages, ${maxTokens} in the completion). Please reduce the length of the messages or completion.`,
-    { param: "messages", code: "context_length_exceeded" },
+      `(${promptTokens} in the ${param}, ${maxTokens} in the completion). Please reduce the length of the ${param} or completion.`,
+    { param, code: "context_length_exceeded" },
   );
 
 export const modelNotFound = (model: string) =>

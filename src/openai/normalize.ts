@@ -1,5 +1,5 @@
 /** Turns a validated OpenAI chat request into the engine's GenerationRequest. Pure. */
-import type { ChatCompletionRequest, ChatMessage, FunctionTool } from "./schema.js";
+import type { ChatCompletionRequest, ChatMessage, CompletionRequest, FunctionTool } from "./schema.js";
 import type { GenerationRequest, GrammarSpec, TemplateMessage, ToolSpec } from "../engine/types.js";
 import type { Config } from "../config/schema.js";
 import { invalidRequest } from "./errors.js";
@@ -11,11 +11,16 @@ export const KNOWN_CHAT_FIELDS = new Set([
   "stop", "presence_penalty", "frequency_penalty", "repeat_penalty", "n", "stream", "stream_options", "user",
   "tools", "tool_choice", "parallel_tool_calls", "response_format", "enable_thinking", "chat_template_kwargs",
   "reasoning_effort", "reasoning", "return_reasoning", "include_reasoning", "reasoning_format", "thinking_budget",
-  "thinking_budget_tokens", "thinking_token_budget",
+  "thinking_budget_tokens", "thinking_token_budget", "logprobs", "top_logprobs",
 ]);
 
-export function unknownFields(body: object): string[] {
-  return Object.keys(body).filter((k) => !KNOWN_CHAT_FIELDS.has(k));
+export const KNOWN_COMPLETION_FIELDS = new Set([
+  "model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty",
+  "frequency_penalty", "repeat_penalty", "n", "stream", "stream_options", "user", "echo", "logprobs", "suffix", "best_of",
+]);
+
+export function unknownFields(body: object, known: ReadonlySet<string> = KNOWN_CHAT_FIELDS): string[] {
+  return Object.keys(body).filter((k) => !known.has(k));
 }
 
 function textOf(content: ChatMessage["content"], param: string): string {
@@ -83,9 +88,40 @@ const RESERVED_TEMPLATE_NAMES = new Set([
   "raise_exception", "range", "strftime_now", "namespace", "none", "None", "true", "True", "false", "False",
 ]);
 
-export function normalizeChatRequest(body: ChatCompletionRequest, requestId: string): GenerationRequest {
+type SamplingFields = Pick<
+  ChatCompletionRequest,
+  "temperature" | "top_p" | "top_k" | "min_p" | "seed" | "presence_penalty" | "frequency_penalty" | "repeat_penalty" | "stop"
+>;
+
+function stopStrings(body: SamplingFields): string[] {
   const stop = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
   if (stop.some((s) => s.length === 0)) throw invalidRequest("Stop strings must not be empty", "stop");
+  return stop;
+}
+
+function samplingParams(body: SamplingFields): GenerationRequest["sampling"] {
+  return {
+    temperature: body.temperature ?? undefined,
+    topP: body.top_p ?? undefined,
+    topK: body.top_k ?? undefined,
+    minP: body.min_p ?? undefined,
+    seed: body.seed ?? undefined,
+    presencePenalty: body.presence_penalty ?? undefined,
+    frequencyPenalty: body.frequency_penalty ?? undefined,
+    repeatPenalty: body.repeat_penalty ?? undefined,
+  };
+}
+
+/** Chat logprobs: `top_logprobs` alternatives, and only with `logprobs: true` (as OpenAI requires). */
+function chatLogprobs(body: ChatCompletionRequest): number | undefined {
+  if (body.top_logprobs != null && body.logprobs !== true) {
+    throw invalidRequest("'top_logprobs' needs 'logprobs' set to true", "top_logprobs");
+  }
+  return body.logprobs === true ? (body.top_logprobs ?? 0) : undefined;
+}
+
+export function normalizeChatRequest(body: ChatCompletionRequest, requestId: string): GenerationRequest {
+  const stop = stopStrings(body);
   const templateKwargs = { ...(body.chat_template_kwargs ?? {}) };
   delete templateKwargs["enable_thinking"];
   for (const key of Object.keys(templateKwargs)) {
@@ -109,18 +145,46 @@ export function normalizeChatRequest(body: ChatCompletionRequest, requestId: str
     maxTokens,
     thinkingBudget: body.thinking_budget ?? body.thinking_budget_tokens ?? body.thinking_token_budget ?? undefined,
     grammar: grammarSpec(body),
-    sampling: {
-      temperature: body.temperature ?? undefined,
-      topP: body.top_p ?? undefined,
-      topK: body.top_k ?? undefined,
-      minP: body.min_p ?? undefined,
-      seed: body.seed ?? undefined,
-      presencePenalty: body.presence_penalty ?? undefined,
-      frequencyPenalty: body.frequency_penalty ?? undefined,
-      repeatPenalty: body.repeat_penalty ?? undefined,
-    },
+    sampling: samplingParams(body),
     stop,
   };
+  const logprobs = chatLogprobs(body);
+  if (logprobs !== undefined) req.logprobs = logprobs;
+  return req;
+}
+
+/** OpenAI's and vLLM's default for /v1/completions when `max_tokens` is left out. */
+const COMPLETION_DEFAULT_MAX_TOKENS = 16;
+
+/** The prompts of a completion request, one generation each (times `n`). */
+export function completionPrompts(prompt: CompletionRequest["prompt"]): Array<string | number[]> {
+  if (typeof prompt === "string") return [prompt];
+  const first = prompt[0];
+  return typeof first === "number" ? [prompt as number[]] : (prompt as string[] | number[][]);
+}
+
+/**
+ * A completion request as the engine's raw-prompt request (with `prompt` left for each prompt).
+ * What this server does not do is refused by name: `suffix` (as vLLM does), `best_of` > 1, and
+ * `echo` with `logprobs` (the prompt's own log-probabilities are not computed).
+ */
+export function normalizeCompletionRequest(body: CompletionRequest, requestId: string): GenerationRequest {
+  if (body.suffix != null) throw invalidRequest("'suffix' is not supported: this server does not do fill-in-the-middle", "suffix", "unsupported_parameter");
+  if (body.best_of != null && body.best_of > 1) {
+    throw invalidRequest("'best_of' greater than 1 is not supported; use 'n' for several completions", "best_of", "unsupported_parameter");
+  }
+  if (body.echo === true && body.logprobs != null) {
+    throw invalidRequest("'echo' with 'logprobs' is not supported: the prompt's own log-probabilities are not computed", "echo", "unsupported_parameter");
+  }
+  const req: GenerationRequest = {
+    requestId,
+    messages: [],
+    templateKwargs: {},
+    maxTokens: body.max_tokens === undefined ? COMPLETION_DEFAULT_MAX_TOKENS : (body.max_tokens ?? undefined),
+    sampling: samplingParams(body),
+    stop: stopStrings(body),
+  };
+  if (body.logprobs != null) req.logprobs = body.logprobs;
   return req;
 }
 

@@ -138,7 +138,35 @@ export const ChatCompletionRequest = Type.Object(
     thinking_budget: Nullable(Type.Integer({ minimum: 0 }), "an integer >= 0"),
     thinking_budget_tokens: Nullable(Type.Integer({ minimum: 0 }), "an integer >= 0"),
     thinking_token_budget: Nullable(Type.Integer({ minimum: 0 }), "an integer >= 0"),
+    logprobs: Nullable(Type.Boolean(), "a boolean"),
+    top_logprobs: Nullable(Type.Integer({ minimum: 0, maximum: 20 }), "an integer between 0 and 20"),
   },
   { additionalProperties: true },
 );
 export type ChatCompletionRequest = Static<typeof ChatCompletionRequest>;
+
+const TokenIds = Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, description: "a non-empty array of token ids" });
+
+const Prompt = Type.Union(
+  [
+    Type.String(),
+    Type.Array(Type.String(), { minItems: 1 }),
+    TokenIds,
+    Type.Array(TokenIds, { minItems: 1 }),
+  ],
+  { description: "a string, an array of strings, an array of token ids, or an array of token-id arrays" },
+);
+
+/** POST /v1/completions: a raw prompt, no chat template. */
+export const CompletionRequest = Type.Object(
+  {
+    ...samplingFields,
+    prompt: Prompt,
+    echo: Nullable(Type.Boolean(), "a boolean"),
+    logprobs: Nullable(Type.Integer({ minimum: 0, maximum: 5 }), "an integer between 0 and 5"),
+    suffix: Nullable(Type.String(), "a string"),
+    best_of: Nullable(Type.Integer({ minimum: 1 }), "an integer >= 1"),
+  },
+  { additionalProperties: true },
+);
+export type CompletionRequest = Static<typeof CompletionRequest>;

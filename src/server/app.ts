@@ -14,6 +14,7 @@ import { ApiError, invalidRequest } from "../openai/errors.js";
 import { errorHandler } from "./error-handler.js";
 import { validationToApiError } from "./validation.js";
 import { chatRoutes } from "./routes/chat.js";
+import { completionRoutes } from "./routes/completions.js";
 import { modelRoutes } from "./routes/models.js";
 import { healthRoutes } from "./routes/health.js";
 import { serverGuards } from "./plugins/index.js";
@@ -94,6 +95,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, deps);
   await app.register(modelRoutes, deps);
   await app.register(chatRoutes, deps);
+  await app.register(completionRoutes, deps);
   await app.register(engineRoutes, deps);
   await app.register(metricsRoutes, deps);
   await app.register(tokenizeRoutes, deps);

@@ -96,6 +96,42 @@ function mutatedChatBody(model: string): fc.Arbitrary<unknown> {
     });
 }
 
+const COMPLETION_FIELDS = [
+  "model", "prompt", "max_tokens", "temperature", "top_p", "seed", "stop", "n", "stream", "stream_options", "echo",
+  "logprobs", "suffix", "best_of", "unknown_field",
+] as const;
+
+/** A /v1/completions request the server should serve: every prompt form, short. */
+function validCompletionBody(model: string) {
+  const ids = fc.array(fc.integer({ min: 0, max: 150_000 }), { minLength: 1, maxLength: 8 });
+  return fc.record(
+    {
+      model: fc.constant(model),
+      prompt: fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), fc.array(fc.string({ minLength: 1, maxLength: 20 }), { minLength: 1, maxLength: 2 }), ids, fc.array(ids, { minLength: 1, maxLength: 2 })),
+      max_tokens: fc.integer({ min: 1, max: 8 }),
+      stream: fc.boolean(),
+      temperature: fc.double({ min: 0, max: 2, noNaN: true }),
+      seed: fc.integer(),
+      stop: fc.array(fc.string({ minLength: 1, maxLength: 5 }), { maxLength: 3 }),
+      n: fc.integer({ min: 1, max: 2 }),
+      echo: fc.boolean(),
+      logprobs: fc.integer({ min: 0, max: 5 }),
+    },
+    { requiredKeys: ["model", "prompt", "max_tokens"] },
+  );
+}
+
+function mutatedCompletionBody(model: string): fc.Arbitrary<unknown> {
+  return fc
+    .tuple(validCompletionBody(model), fc.array(fc.tuple(fc.constantFrom(...COMPLETION_FIELDS), hostileValue), { maxLength: 3 }), fc.array(fc.constantFrom(...COMPLETION_FIELDS), { maxLength: 2 }))
+    .map(([valid, sets, deletions]) => {
+      const body: Record<string, unknown> = { ...valid };
+      for (const [k, v] of sets) body[k] = v;
+      for (const k of deletions) delete body[k];
+      return body;
+    });
+}
+
 const CONTENT_TYPES = [
   "application/json", "application/json; charset=utf-8", "application/json; charset=utf-16", "text/plain",
   "application/x-www-form-urlencoded", "multipart/form-data; boundary=xyz", "application/octet-stream", "*/*", ";;;", "",
@@ -129,6 +165,7 @@ function fuzzRequests(model: string): fc.Arbitrary<FuzzRequest> {
     { weight: 5, arbitrary: fc.record({ method: fc.constant("POST"), path: fc.constant(chat), contentType: fc.constant<string | null>("application/json"), body: jsonBody(mutatedChatBody(model)) }) },
     { weight: 2, arbitrary: fc.record({ method: fc.constant("POST"), path: fc.constant(chat), contentType: fc.option(fc.constantFrom(...CONTENT_TYPES), { nil: null }), body: rawBody(model) }) },
     { weight: 1, arbitrary: fc.record({ method: fc.constant("POST"), path: fc.constant(chat), contentType: fc.constantFrom(...CONTENT_TYPES), body: jsonBody(validChatBody(model)) }) },
+    { weight: 2, arbitrary: fc.record({ method: fc.constant("POST"), path: fc.constant("/v1/completions"), contentType: fc.constant<string | null>("application/json"), body: jsonBody(mutatedCompletionBody(model)) }) },
     {
       weight: 1,
       arbitrary: fc.record({
@@ -140,6 +177,12 @@ function fuzzRequests(model: string): fc.Arbitrary<FuzzRequest> {
     },
   );
 }
+
+/** The object a generation route answers with. */
+const GENERATION_OBJECTS = new Map([
+  ["/v1/chat/completions", "chat.completion"],
+  ["/v1/completions", "text_completion"],
+]);
 
 interface FuzzOutcome {
   status: number;
@@ -165,9 +208,10 @@ async function sendAndCheck(baseUrl: string, req: FuzzRequest, timeoutMs = 30_00
   if (res.status >= 500) throw new Error(`server error ${res.status}: ${text.slice(0, 300)}`);
   const type = res.headers.get("content-type") ?? "";
   if (res.status >= 400 && req.method !== "HEAD") checkErrorBody(res.status, text);
-  else if (res.status === 200 && req.path.startsWith("/v1/chat/completions") && req.method === "POST") {
+  else if (res.status === 200 && req.method === "POST" && GENERATION_OBJECTS.has(req.path.split("?")[0]!)) {
+    const object = GENERATION_OBJECTS.get(req.path.split("?")[0]!);
     if (type.startsWith("text/event-stream")) checkSse(text);
-    else if (JSON.parse(text).object !== "chat.completion") throw new Error(`200 without a chat.completion: ${text.slice(0, 300)}`);
+    else if (JSON.parse(text).object !== object) throw new Error(`200 without a ${object}: ${text.slice(0, 300)}`);
   }
   return { status: res.status };
 }

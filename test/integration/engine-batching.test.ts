@@ -34,6 +34,20 @@ describe("continuous batching on the real engine", () => {
     expect(rounds).toBeLessThan((tokens + 3) * 0.6);
   });
 
+  it("requests with logprobs share the rounds too, and their log-probabilities match", async () => {
+    const before = await scrape(server.url);
+    const ask = (content: string) =>
+      client.chat.completions.create({ model: server.modelId, messages: [{ role: "user", content }], logprobs: true, top_logprobs: 2 });
+    const results = await Promise.all(["a", "b", "c"].map((q) => ask(`logprobs ${q}`)));
+    const after = await scrape(server.url);
+    for (const r of results) {
+      expect(r.choices[0]!.message.content).toBe(SCRIPT);
+      expect(r.choices[0]!.logprobs!.content!.map((e) => e.token).join("")).toBe(SCRIPT);
+    }
+    const tokens = results.reduce((sum, r) => sum + r.usage!.completion_tokens, 0);
+    expect(delta(before, after, `edgellm_decode_batch_tokens_count{${m()}}`)).toBeLessThan((tokens + 3) * 0.6);
+  });
+
   it("prefills a long prompt in chunks while another stream decodes, with the same answer", async () => {
     const long = "Background: " + Array.from({ length: 150 }, (_, i) => `fact ${i} is noted.`).join(" ");
     const before = await scrape(server.url);

@@ -19,6 +19,14 @@ describe("ThoughtTracker", () => {
     expect(states.map((s) => s.answering)).toEqual([false, false, false, false, false, true, true, true, true]);
   });
 
+  it("places each token: the think block, the blank line after it, the answer; split markers wait to be decided", () => {
+    const tracker = new ThoughtTracker({ thinking: true, startsInReasoning: false, budget: 0 });
+    const places = ["<", "think", ">", "x", "</think>", "\n\n", "\n", "Done", "\n"].map((t) => tracker.observe(t));
+    expect(places).toEqual(["undecided", "undecided", "reasoning", "reasoning", "reasoning", "layout", "layout", "answer", "answer"]);
+    const direct = new ThoughtTracker({ thinking: true, startsInReasoning: false, budget: 0 });
+    expect(["Hi", "\n"].map((t) => direct.observe(t))).toEqual(["answer", "answer"]);
+  });
+
   it("finds markers spelled as several ordinary tokens", () => {
     const { tracker, states } = track(["<", "think", ">", "x", "</", "think", ">", "y"]);
     expect(tracker.reasoningTokens).toBe(7);

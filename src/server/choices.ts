@@ -1,0 +1,96 @@
+/**
+ * What routes that run several choices share once they are admitted: reading every choice to
+ * the end (JSON answers), interleaving the choices' events as they arrive (SSE answers), and
+ * recording how each choice ended.
+ */
+import type { FastifyRequest } from "fastify";
+import type { GenerationStream } from "../router/generation-stream.js";
+import type { GenerationEvent, StartedInfo } from "../engine/types.js";
+import type { RequestMetrics } from "../metrics/request-metrics.js";
+import type { WireFinishReason } from "../openai/chunks.js";
+import { ApiError } from "../openai/errors.js";
+
+export type DoneEvent = Extract<GenerationEvent, { type: "done" }>;
+/** Events a route handles; `started` was consumed at admission and `failed` ends the request. */
+export type ChoiceEvent = Extract<GenerationEvent, { type: "text" | "done" }>;
+
+export interface RunningChoice {
+  stream: GenerationStream;
+  started: StartedInfo;
+  completionTokens: number;
+  reasoningTokens: number;
+  cachedTokens: number;
+  finishReason?: WireFinishReason;
+}
+
+export function runningChoice(stream: GenerationStream, started: StartedInfo): RunningChoice {
+  return { stream, started, completionTokens: 0, reasoningTokens: 0, cachedTokens: 0 };
+}
+
+/** Records a choice that finished normally, with the finish reason the client sees. */
+export function recordFinished(observer: RequestMetrics, c: RunningChoice, ev: DoneEvent, finishReason: WireFinishReason): void {
+  c.completionTokens = ev.completionTokens;
+  c.reasoningTokens = ev.reasoningTokens;
+  c.cachedTokens = ev.cachedTokens;
+  c.finishReason = finishReason;
+  observer.prefix(c.started.promptTokens, ev.cachedTokens);
+  observer.choiceFinished({ ...ev, finishReason });
+}
+
+/**
+ * Reads every choice to its end, handing each text and done event to `onEvent`; the first
+ * failure cancels the other choices and is thrown (nothing was sent yet).
+ */
+export async function collectChoices(
+  choices: readonly RunningChoice[],
+  observer: RequestMetrics,
+  onEvent: (index: number, ev: ChoiceEvent) => void,
+): Promise<void> {
+  await Promise.all(
+    choices.map(async (c, i) => {
+      for await (const ev of c.stream) {
+        if (ev.type === "failed") throw ApiError.fromJSON(ev.error);
+        if (ev.type === "text") observer.tokens(ev.tokens);
+        if (ev.type !== "started") onEvent(i, ev);
+      }
+    }),
+  ).catch((err) => {
+    choices.forEach((c) => c.stream.cancel());
+    throw err;
+  });
+  observer.completed();
+}
+
+/**
+ * The choices' events in arrival order, as SSE data: `toData` turns one into the chunks to send.
+ * A failure after the headers cancels the other choices and ends the stream with an error event.
+ */
+export async function* interleaveChoices(
+  req: FastifyRequest,
+  choices: readonly RunningChoice[],
+  observer: RequestMetrics,
+  toData: (index: number, ev: ChoiceEvent) => unknown[],
+): AsyncGenerator<{ data: unknown }, boolean> {
+  const pending = new Map(choices.map((c, i) => [i, c.stream.next().then((ev) => ({ i, ev }))]));
+  while (pending.size > 0) {
+    const { i, ev } = await Promise.race(pending.values());
+    const c = choices[i]!;
+    if (!ev) {
+      pending.delete(i);
+      continue;
+    }
+    if (ev.type === "failed") {
+      choices.forEach((x) => x.stream.cancel());
+      // Counted here: the error handler never sees a failure after the headers.
+      observer.failed(ev.error.code ?? "internal_error");
+      req.log.warn({ code: ev.error.code }, "generation failed mid-stream");
+      yield { data: ApiError.fromJSON(ev.error).toBody() };
+      return false;
+    }
+    if (ev.type === "text") observer.tokens(ev.tokens);
+    if (ev.type !== "started") for (const data of toData(i, ev)) yield { data };
+    pending.set(i, c.stream.next().then((next) => ({ i, ev: next })));
+  }
+  observer.completed();
+  return true;
+}
