@@ -13,7 +13,18 @@ import {
   type Token,
 } from "node-llama-cpp";
 import type { WorkerInit } from "../worker/protocol.js";
-import type { EngineStatus, GenerationEvent, GenerationRequest, ModelInfo, SamplingParams, StartedInfo, TextOp, TextOpResult } from "./types.js";
+import type {
+  EmbeddingRequest,
+  EmbeddingResult,
+  EngineStatus,
+  GenerationEvent,
+  GenerationRequest,
+  ModelInfo,
+  SamplingParams,
+  StartedInfo,
+  TextOp,
+  TextOpResult,
+} from "./types.js";
 import { ApiError, contextLengthExceeded, invalidRequest, toApiError, type SerializedApiError } from "../openai/errors.js";
 import { ChatTemplateError, renderChatTemplate, templateFacts, type TemplateFacts } from "../chat/template.js";
 import { Scheduler } from "./scheduler.js";
@@ -25,6 +36,7 @@ import { checkMemoryBudget } from "../models/memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
 import { KvPagePool } from "./kv/page-pool.js";
 import { kvLayout } from "./kv/layout.js";
+import { declaredPooling, Embedder, notAnEmbeddingModel } from "./embedder.js";
 
 const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
 
@@ -52,6 +64,8 @@ export class Engine {
     private readonly facts: TemplateFacts | undefined,
     private readonly grammars: GrammarCache,
     private readonly thoughtClose: Token[],
+    /** Only for models whose GGUF declares a pooling type. */
+    private readonly embedder: Embedder | undefined,
     readonly info: ModelInfo,
     private readonly log: EngineLog,
   ) {}
@@ -95,6 +109,10 @@ export class Engine {
       (_, i) =>
         new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), (t) => model.isEogToken(t), Math.min(init.model.prefillChunk, init.model.batchSize)),
     );
+    // Created at load, not on first use: an embedding model is there to embed, and a context that
+    // does not fit in memory then stops start-up with one clear line instead of failing a request.
+    const pooling = declaredPooling(model);
+    const embedder = pooling ? await Embedder.create(model, pooling, { contextSize, threads, vocabularySize: vocabularySize(model) }) : undefined;
     const template = model.fileInfo.metadata.tokenizer?.chat_template as string | undefined;
     const facts = template ? templateFacts(template) : undefined;
     const info: ModelInfo = {
@@ -111,7 +129,7 @@ export class Engine {
       sizeBytes: statSync(init.modelPath).size,
       loadMs: Math.round(performance.now() - started),
     };
-    log("info", "model loaded", { threads, ...info });
+    log("info", "model loaded", { threads, ...info, pooling: pooling ?? "none" });
     const rounds: number[] = [];
     const scheduler = new Scheduler(slots, {
       kv,
@@ -122,7 +140,7 @@ export class Engine {
       },
     });
     const thoughtClose = model.tokenize(THOUGHT_CLOSE, true);
-    return new Engine(init, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, info, log);
+    return new Engine(init, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, embedder, info, log);
   }
 
   submit(id: number, request: GenerationRequest, emit: Emit): void {
@@ -177,9 +195,11 @@ export class Engine {
     if (admission) admission.cancelled = true;
     const task = this.tasks.get(id);
     if (task) task.cancelled = true;
+    this.embedder?.cancel(id);
   }
 
   async dispose(): Promise<void> {
+    await this.embedder?.dispose();
     await this.context.dispose();
     await this.model.dispose();
     await this.llama.dispose();
@@ -190,9 +210,24 @@ export class Engine {
     try {
       return { result: this.runTextOp(op) };
     } catch (err) {
-      if (!(err instanceof ApiError)) this.log("error", "text operation failed", { kind: op.kind, err: String(err) });
-      return { error: toApiError(err).toJSON() };
+      return { error: this.failure(err, "text operation failed", { kind: op.kind }) };
     }
+  }
+
+  /** /v1/embeddings: a 400 for a model without pooling, else queued in the embedder. */
+  async embed(id: number, request: EmbeddingRequest): Promise<{ result: EmbeddingResult } | { error: SerializedApiError }> {
+    try {
+      if (!this.embedder) throw notAnEmbeddingModel(this.info.id, this.model);
+      return { result: await this.embedder.embed(id, request) };
+    } catch (err) {
+      return { error: this.failure(err, "embedding failed", { id, requestId: request.requestId }) };
+    }
+  }
+
+  /** Client errors go back as they are; anything else is logged and answered as a 500. */
+  private failure(err: unknown, msg: string, fields: Record<string, unknown>): SerializedApiError {
+    if (!(err instanceof ApiError)) this.log("error", msg, { ...fields, err: String(err) });
+    return toApiError(err).toJSON();
   }
 
   private runTextOp(op: TextOp): TextOpResult {
@@ -206,7 +241,7 @@ export class Engine {
       }
       case "detokenize": {
         // llama.cpp does not bound-check token ids: an id past the vocabulary would read out of bounds.
-        const vocab = this.vocabularySize();
+        const vocab = vocabularySize(this.model);
         const bad = op.tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
         if (bad !== -1) throw invalidRequest(`tokens[${bad}] is not a token id of this model (0 to ${vocab - 1})`, "tokens", "invalid_token");
         return { kind: "detokenize", content: this.model.detokenize(op.tokens as Token[], true) };
@@ -214,11 +249,6 @@ export class Engine {
       case "apply_template":
         return { kind: "apply_template", prompt: this.renderPrompt(op.request, this.thinkingFor(op.request)) };
     }
-  }
-
-  private vocabularySize(): number {
-    const embeddings = this.model.fileInfo.tensorInfo?.find((t) => t.name === "token_embd.weight");
-    return Number(embeddings?.dimensions[1] ?? 0);
   }
 
   /** A template without the switch but whose generation prompt opens <think> always thinks. */
@@ -300,4 +330,9 @@ export class Engine {
     };
     return { task, info };
   }
+}
+
+function vocabularySize(model: LlamaModel): number {
+  const embeddings = model.fileInfo.tensorInfo?.find((t) => t.name === "token_embd.weight");
+  return Number(embeddings?.dimensions[1] ?? 0);
 }

@@ -145,3 +145,16 @@ export interface EngineStatus {
   roundTokens?: number[];
   slots: Array<{ id: number; phase: "idle" | "prefill" | "decode"; cachedTokens: number }>;
 }
+
+/** Inputs of one /v1/embeddings request: texts, or token ids taken as they are. */
+export interface EmbeddingRequest {
+  requestId: string;
+  input: Array<string | number[]>;
+}
+
+export interface EmbeddingResult {
+  /** One L2-normalized vector per input, in input order. */
+  vectors: number[][];
+  /** Tokens evaluated, with any BOS/EOS the model adds. */
+  promptTokens: number;
+}

@@ -19,6 +19,7 @@ import { serverGuards } from "./plugins/index.js";
 import { engineRoutes } from "./routes/engine.js";
 import { metricsRoutes } from "./routes/metrics.js";
 import { tokenizeRoutes } from "./routes/tokenize.js";
+import { embeddingRoutes } from "./routes/embeddings.js";
 import type { Metrics } from "../metrics/definitions.js";
 import type { RequestSummary } from "../metrics/request-metrics.js";
 
@@ -98,6 +99,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(engineRoutes, deps);
   await app.register(metricsRoutes, deps);
   await app.register(tokenizeRoutes, deps);
+  await app.register(embeddingRoutes, deps);
   return app;
 }
 
