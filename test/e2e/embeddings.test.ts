@@ -10,6 +10,7 @@ import { LlamaLogLevel, type LlamaModel, type Token } from "node-llama-cpp";
 import { embeddingModel, tinyModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { loadLlamaBackend } from "../../src/engine/backend.js";
+import { scrape, delta } from "../helpers/prometheus.js";
 import { QWEN3_PRESETS } from "../../src/models/synthetic/index.js";
 
 const N_EMBD = QWEN3_PRESETS.tiny.embeddingLength;
@@ -100,6 +101,13 @@ describe("POST /v1/embeddings on a last-pooling model (Qwen3-Embedding's pooling
     [...TEXTS].reverse().forEach((text, i) => expect(maxDiff(res.data[i]!.embedding, alone.get(text)!)).toBeLessThan(1e-4));
     const tokens = await Promise.all(TEXTS.map((t) => tokenize(server, t)));
     expect(res.usage.prompt_tokens).toBe(tokens.reduce((s, t) => s + t.length, 0));
+  });
+
+  it("counts the prompt tokens in /metrics", async () => {
+    const before = await scrape(server.url);
+    const res = await client.embeddings.create({ model: server.modelId, input: TEXTS, encoding_format: "float" });
+    const after = await scrape(server.url);
+    expect(delta(before, after, `edgellm_prompt_tokens_total{model="${server.modelId}"}`)).toBe(res.usage.prompt_tokens);
   });
 
   it("different texts give different vectors", () => {
