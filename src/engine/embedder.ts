@@ -9,7 +9,7 @@
  * turns across requests so a request with many inputs does not hold back a request with one.
  * Each decode runs on a libuv thread, so the worker's event loop stays free meanwhile.
  */
-import type { LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
+import type { GgufMetadata, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
 import { ApiError, invalidRequest } from "../openai/errors.js";
 import type { EmbeddingRequest, EmbeddingResult } from "./types.js";
 
@@ -18,10 +18,10 @@ const POOLING_NAMES: Record<number, EmbeddingPooling> = { 1: "mean", 2: "cls", 3
 export type EmbeddingPooling = "mean" | "cls" | "last";
 
 /** The pooling a GGUF declares, or undefined for a model without sentence embeddings. */
-export function declaredPooling(model: LlamaModel): EmbeddingPooling | undefined {
-  const metadata = model.fileInfo.metadata as unknown as Record<string, Record<string, unknown> | undefined>;
+export function declaredPooling(metadata: GgufMetadata): EmbeddingPooling | undefined {
+  const sections = metadata as unknown as Record<string, Record<string, unknown> | undefined>;
   const arch = metadata.general?.architecture;
-  const id = typeof arch === "string" ? metadata[arch]?.pooling_type : undefined;
+  const id = typeof arch === "string" ? sections[arch]?.pooling_type : undefined;
   return typeof id === "number" ? POOLING_NAMES[id] : undefined;
 }
 
@@ -146,6 +146,11 @@ export class Embedder {
     this.queue.cancel(id);
   }
 
+  /** Requests with inputs still to evaluate. */
+  get pending(): number {
+    return this.queue.pending;
+  }
+
   async dispose(): Promise<void> {
     await this.context.dispose();
   }
@@ -173,4 +178,13 @@ export const notAnEmbeddingModel = (modelId: string, model: LlamaModel) =>
       "Serve an embedding model (e.g. Qwen3-Embedding-0.6B, pooling last) to use /v1/embeddings.",
     "model",
     "model_not_embedding",
+  );
+
+/** Generation on an embedding model: refused, as llama-server refuses it with --embeddings. */
+export const notAGenerativeModel = (modelId: string) =>
+  invalidRequest(
+    `The model '${modelId}' is an embedding model (its GGUF declares a pooling type): it serves /v1/embeddings only. ` +
+      "Serve a chat model for completions.",
+    "model",
+    "model_not_generative",
   );

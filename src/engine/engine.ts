@@ -36,7 +36,7 @@ import { checkMemoryBudget } from "../models/memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
 import { KvPagePool } from "./kv/page-pool.js";
 import { kvLayout } from "./kv/layout.js";
-import { declaredPooling, Embedder, notAnEmbeddingModel } from "./embedder.js";
+import { declaredPooling, Embedder, notAGenerativeModel, notAnEmbeddingModel } from "./embedder.js";
 
 const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
 
@@ -57,7 +57,8 @@ export class Engine {
     private readonly init: WorkerInit,
     private readonly llama: Llama,
     private readonly model: LlamaModel,
-    private readonly context: LlamaContext,
+    /** Absent for an embedding model, which has no chat sequences. */
+    private readonly context: LlamaContext | undefined,
     private readonly scheduler: Scheduler,
     private readonly rounds: number[],
     private readonly template: string | undefined,
@@ -82,44 +83,27 @@ export class Engine {
     });
     if (backend.notice) log("warn", backend.notice);
     const { llama } = backend;
-    const { sequences, contextSize, kvPageTokens } = init.model;
     const unified = backend.unifiedKv;
-    const { contextPerSequence } = kvLayout(init.model);
     await checkMemoryBudget(llama, init.modelPath, init.model);
     const model = await llama.loadModel({ modelPath: init.modelPath });
-    const context = await model.createContext({
-      sequences,
-      contextSize: contextPerSequence,
-      batchSize: init.model.batchSize,
-      threads,
-      experimentalKvCacheKeyType: KV_TYPES[init.model.kvCacheType],
-      experimentalKvCacheValueType: KV_TYPES[init.model.kvCacheType],
-      ...(unified && { kvUnified: true }),
-    });
-    if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");
-    // One pool: a sequence may grow into all of it; otherwise into its own share. A request
-    // stays bounded by contextSize in both.
-    const requestContext = Math.min(contextSize, context.contextSize);
-    const poolCells = unified ? context.contextSize : context.contextSize * sequences;
-    // Per-sequence regions hold whole pages each: no page straddles two sequences.
-    const totalPages = unified ? Math.floor(poolCells / kvPageTokens) : sequences * Math.floor(context.contextSize / kvPageTokens);
-    const kv = new KvPagePool(kvPageTokens, totalPages, unified);
-    const slots = Array.from(
-      { length: sequences },
-      (_, i) =>
-        new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), (t) => model.isEogToken(t), Math.min(init.model.prefillChunk, init.model.batchSize)),
-    );
-    // Created at load, not on first use: an embedding model is there to embed, and a context that
-    // does not fit in memory then stops start-up with one clear line instead of failing a request.
-    const pooling = declaredPooling(model);
-    const embedder = pooling ? await Embedder.create(model, pooling, { contextSize, threads, vocabularySize: vocabularySize(model) }) : undefined;
+    // An embedding model serves /v1/embeddings only, as llama-server started with --embeddings
+    // does: chat sequences would reserve KV memory for generations it was not trained to make.
+    // Its one embedding context is created here, not on first use, so a context that does not
+    // fit in memory stops start-up with one clear line instead of failing a request later.
+    const pooling = declaredPooling(model.fileInfo.metadata);
+    const embedder = pooling
+      ? await Embedder.create(model, pooling, { contextSize: init.model.contextSize, threads, vocabularySize: vocabularySize(model) })
+      : undefined;
+    const { context, slots, kv, requestContext, poolCells } = embedder
+      ? { context: undefined, slots: [], kv: new KvPagePool(init.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }
+      : await createSequences(model, init, unified, threads);
     const template = model.fileInfo.metadata.tokenizer?.chat_template as string | undefined;
     const facts = template ? templateFacts(template) : undefined;
     const info: ModelInfo = {
       id: init.modelId,
       path: init.modelPath,
       contextSize: requestContext,
-      sequences,
+      sequences: slots.length,
       kvPool: unified ? "unified" : "per-sequence",
       kvPoolTokens: poolCells,
       addonBuild: backend.build,
@@ -144,6 +128,10 @@ export class Engine {
   }
 
   submit(id: number, request: GenerationRequest, emit: Emit): void {
+    if (!this.context) {
+      emit({ type: "failed", error: notAGenerativeModel(this.info.id).toJSON() });
+      return;
+    }
     const admission = { cancelled: false };
     this.admitting.set(id, admission);
     const grammar = request.grammar ? this.grammars.get(request.grammar) : Promise.resolve(undefined);
@@ -186,6 +174,8 @@ export class Engine {
   /** `drainRounds` hands over (and forgets) the per-round token counts gathered since the last drain. */
   status(drainRounds = false): EngineStatus {
     const snapshot: EngineStatus = this.scheduler.snapshot();
+    // Embedding requests take turns on the one embedding sequence: all of them are in progress.
+    if (this.embedder) snapshot.running += this.embedder.pending;
     if (drainRounds) snapshot.roundTokens = this.rounds.splice(0);
     return snapshot;
   }
@@ -200,7 +190,7 @@ export class Engine {
 
   async dispose(): Promise<void> {
     await this.embedder?.dispose();
-    await this.context.dispose();
+    await this.context?.dispose();
     await this.model.dispose();
     await this.llama.dispose();
   }
@@ -335,4 +325,35 @@ export class Engine {
 function vocabularySize(model: LlamaModel): number {
   const embeddings = model.fileInfo.tensorInfo?.find((t) => t.name === "token_embd.weight");
   return Number(embeddings?.dimensions[1] ?? 0);
+}
+
+/**
+ * The chat sequences: one context holding `model.sequences` sequences over a unified or a
+ * per-sequence KV pool, its page table, and a slot per sequence.
+ */
+async function createSequences(model: LlamaModel, init: WorkerInit, unified: boolean, threads: number) {
+  const { sequences, contextSize, kvPageTokens } = init.model;
+  const context = await model.createContext({
+    sequences,
+    contextSize: kvLayout(init.model).contextPerSequence,
+    batchSize: init.model.batchSize,
+    threads,
+    experimentalKvCacheKeyType: KV_TYPES[init.model.kvCacheType],
+    experimentalKvCacheValueType: KV_TYPES[init.model.kvCacheType],
+    ...(unified && { kvUnified: true }),
+  });
+  if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");
+  // One pool: a sequence may grow into all of it; otherwise into its own share. A request
+  // stays bounded by contextSize in both.
+  const requestContext = Math.min(contextSize, context.contextSize);
+  const poolCells = unified ? context.contextSize : context.contextSize * sequences;
+  // Per-sequence regions hold whole pages each: no page straddles two sequences.
+  const totalPages = unified ? Math.floor(poolCells / kvPageTokens) : sequences * Math.floor(context.contextSize / kvPageTokens);
+  const kv = new KvPagePool(kvPageTokens, totalPages, unified);
+  const slots = Array.from(
+    { length: sequences },
+    (_, i) =>
+      new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), (t) => model.isEogToken(t), Math.min(init.model.prefillChunk, init.model.batchSize)),
+  );
+  return { context, slots, kv, requestContext, poolCells };
 }

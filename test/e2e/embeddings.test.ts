@@ -161,6 +161,17 @@ describe("POST /v1/embeddings on a last-pooling model (Qwen3-Embedding's pooling
     TEXTS.forEach((text, i) => expect(maxDiff(docs[i]!, alone.get(text)!)).toBeLessThan(1e-4));
   });
 
+  it("serves embeddings only: chat answers 400 model_not_generative, and the engine holds no chat sequences", async () => {
+    await expect(client.chat.completions.create({ model: server.modelId, messages: [{ role: "user", content: "hi" }] })).rejects.toMatchObject({
+      status: 400,
+      code: "model_not_generative",
+      param: "model",
+    });
+    const engine = (await (await fetch(`${server.url}/v1/engine`)).json()) as { models: Array<{ slots: unknown[]; context_size: number }> };
+    expect(engine.models[0]!.slots).toEqual([]);
+    expect(engine.models[0]!.context_size).toBe(1024);
+  });
+
   it("dimensions: 400 naming the parameter, since the model has no Matryoshka truncation", async () => {
     const { status, body } = await post(server, { model: server.modelId, input: "hi", dimensions: 32 });
     expect(status).toBe(400);
