@@ -8,7 +8,8 @@ import OpenAI from "openai";
 import { OpenAIEmbeddings } from "@langchain/openai";
 import { LlamaLogLevel, type LlamaModel, type Token } from "node-llama-cpp";
 import { embeddingModel, tinyModel } from "../helpers/models.js";
-import { startTestServer, type TestServer } from "../helpers/server.js";
+import { engineModel, startTestServer, type TestServer } from "../helpers/server.js";
+import { waitFor } from "../helpers/stream.js";
 import { loadLlamaBackend } from "../../src/engine/backend.js";
 import { scrape, delta } from "../helpers/prometheus.js";
 import { QWEN3_PRESETS } from "../../src/models/synthetic/index.js";
@@ -234,6 +235,42 @@ describe.each(["mean", "cls"] as const)("%s pooling", (pooling) => {
       await twin.dispose();
       await llama.dispose();
     }
+  });
+});
+
+describe("limits.maxConcurrentRequestsPerClient", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(await embeddingModel("last"), { "limits.maxConcurrentRequestsPerClient": 1 });
+  });
+  afterAll(() => server?.stop());
+
+  it("bounds embedding requests in flight like generations, and /v1/engine counts them as running", async () => {
+    const many = Array.from({ length: 1000 }, (_, i) => `document number ${i}`);
+    const first = post(server, { input: many });
+    await waitFor(() => engineModel(server), (m) => m.running === 1, 30_000, 10);
+    const second = await post(server, { input: "one more" });
+    expect(second.status).toBe(429);
+    expect(second.body.error.code).toBe("too_many_concurrent_requests");
+    const done = await first;
+    expect(done.status).toBe(200);
+    expect(done.body.data).toHaveLength(1000);
+    expect((await engineModel(server)).running).toBe(0);
+    expect((await post(server, { input: "after" })).status).toBe(200);
+  });
+
+  it("a client that hangs up mid-request is counted as a disconnect, and the model serves the next request", async () => {
+    const before = await scrape(server.url);
+    const aborter = new AbortController();
+    const many = Array.from({ length: 1000 }, (_, i) => `document number ${i}`);
+    const request = fetch(`${server.baseURL}/embeddings`, { method: "POST", body: JSON.stringify({ input: many }), signal: aborter.signal });
+    await waitFor(() => engineModel(server), (m) => m.running === 1, 30_000, 10);
+    aborter.abort();
+    await expect(request).rejects.toThrow();
+    await waitFor(() => engineModel(server), (m) => m.running === 0, 30_000);
+    const after = await scrape(server.url);
+    expect(delta(before, after, `edgellm_client_disconnects_total{model="${server.modelId}"}`)).toBe(1);
+    expect((await post(server, { input: "after" })).status).toBe(200);
   });
 });
 
