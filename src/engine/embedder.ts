@@ -10,12 +10,11 @@
  * Each decode runs on a libuv thread, so the worker's event loop stays free meanwhile.
  */
 import type { GgufMetadata, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
-import { ApiError, invalidRequest } from "../openai/errors.js";
-import type { EmbeddingRequest, EmbeddingResult } from "./types.js";
+import { clientClosedRequest, invalidRequest } from "../openai/errors.js";
+import type { EmbeddingPooling, EmbeddingRequest, EmbeddingResult } from "./types.js";
 
 /** llama.cpp's enum llama_pooling_type (include/llama.h); 0 is none, 4 is rank (rerankers). */
 const POOLING_NAMES: Record<number, EmbeddingPooling> = { 1: "mean", 2: "cls", 3: "last" };
-export type EmbeddingPooling = "mean" | "cls" | "last";
 
 /** The pooling a GGUF declares, or undefined for a model without sentence embeddings. */
 export function declaredPooling(metadata: GgufMetadata): EmbeddingPooling | undefined {
@@ -61,7 +60,7 @@ export class EmbeddingQueue {
     const job = this.jobs.get(id);
     if (!job || job.cancelled) return;
     job.cancelled = true;
-    job.reject(new ApiError(499, "invalid_request_error", "The request was cancelled", { code: "client_closed_request" }));
+    job.reject(clientClosedRequest());
   }
 
   /** Requests with inputs still to evaluate. */
@@ -110,18 +109,18 @@ export class Embedder {
     private readonly model: LlamaModel,
     private readonly context: LlamaEmbeddingContext,
     private readonly queue: EmbeddingQueue,
-    readonly pooling: EmbeddingPooling,
     /** Inputs must stay below this many tokens (node-llama-cpp's bound). */
     readonly contextSize: number,
     private readonly vocabularySize: number,
   ) {}
 
-  static async create(model: LlamaModel, pooling: EmbeddingPooling, options: EmbedderOptions): Promise<Embedder> {
+  /** llama.cpp applies the pooling the GGUF declares; the embedding context needs nothing more. */
+  static async create(model: LlamaModel, options: EmbedderOptions): Promise<Embedder> {
     const contextSize = Math.min(options.contextSize, model.trainContextSize);
     // A whole input in one micro-batch: llama.cpp pools each micro-batch on its own, so an input
     // split across two would get the mean (or the last token) of its second part only.
     const context = await model.createEmbeddingContext({ contextSize, batchSize: contextSize, threads: options.threads });
-    return new Embedder(model, context, new EmbeddingQueue(context), pooling, contextSize, options.vocabularySize);
+    return new Embedder(model, context, new EmbeddingQueue(context), contextSize, options.vocabularySize);
   }
 
   /** Validates and tokenizes every input first, so a bad one fails the request before any decode. */
@@ -173,7 +172,7 @@ export class Embedder {
  */
 export const notAnEmbeddingModel = (modelId: string, model: LlamaModel) =>
   invalidRequest(
-    `The model '${modelId}' is not an embedding model: its GGUF declares no pooling type ` +
+    `The model '${modelId}' is not an embedding model: its GGUF declares no sentence pooling ` +
       `(${model.fileInfo.metadata.general.architecture}.pooling_type mean, cls or last). ` +
       "Serve an embedding model (e.g. Qwen3-Embedding-0.6B, pooling last) to use /v1/embeddings.",
     "model",

@@ -92,7 +92,7 @@ export class Engine {
     // fit in memory stops start-up with one clear line instead of failing a request later.
     const pooling = declaredPooling(model.fileInfo.metadata);
     const embedder = pooling
-      ? await Embedder.create(model, pooling, { contextSize: init.model.contextSize, threads, vocabularySize: vocabularySize(model) })
+      ? await Embedder.create(model, { contextSize: init.model.contextSize, threads, vocabularySize: vocabularySize(model) })
       : undefined;
     const { context, slots, kv, requestContext, poolCells } = embedder
       ? { context: undefined, slots: [], kv: new KvPagePool(init.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }
@@ -110,10 +110,11 @@ export class Engine {
       trainContextSize: model.trainContextSize,
       chatTemplate: template !== undefined,
       supportsThinking: facts?.supportsThinking ?? false,
+      pooling: pooling ?? null,
       sizeBytes: statSync(init.modelPath).size,
       loadMs: Math.round(performance.now() - started),
     };
-    log("info", "model loaded", { threads, ...info, pooling: pooling ?? "none" });
+    log("info", "model loaded", { threads, ...info });
     const rounds: number[] = [];
     const scheduler = new Scheduler(slots, {
       kv,

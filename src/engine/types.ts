@@ -117,6 +117,8 @@ export interface ModelInfo {
   trainContextSize: number;
   chatTemplate: boolean;
   supportsThinking: boolean;
+  /** How an embedding model pools (its GGUF's `<arch>.pooling_type`); null for a chat model. */
+  pooling: EmbeddingPooling | null;
   sizeBytes: number;
   loadMs: number;
 }
@@ -145,6 +147,9 @@ export interface EngineStatus {
   roundTokens?: number[];
   slots: Array<{ id: number; phase: "idle" | "prefill" | "decode"; cachedTokens: number }>;
 }
+
+/** How llama.cpp pools an embedding model's final hidden states into one vector. */
+export type EmbeddingPooling = "mean" | "cls" | "last";
 
 /** Inputs of one /v1/embeddings request: texts, or token ids taken as they are. */
 export interface EmbeddingRequest {

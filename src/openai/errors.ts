@@ -81,6 +81,10 @@ export const modelLoading = () =>
     headers: { "retry-after": "5" },
   });
 
+/** Nobody reads this answer (the client hung up); it must not count as a server error. */
+export const clientClosedRequest = () =>
+  new ApiError(499, "invalid_request_error", "The client closed the request", { code: "client_closed_request" });
+
 export const internalError = (message = "The server had an error while processing your request") =>
   new ApiError(500, "server_error", message, { code: "internal_error" });
 

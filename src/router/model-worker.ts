@@ -9,7 +9,7 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { EmbeddingRequest, EmbeddingResult, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "../worker/protocol.js";
-import { ApiError } from "../openai/errors.js";
+import { ApiError, clientClosedRequest } from "../openai/errors.js";
 import { GenerationStream } from "./generation-stream.js";
 
 const WORKER_ENTRY = new URL("../worker/main" + (import.meta.url.endsWith(".ts") ? ".ts" : ".js"), import.meta.url);
@@ -255,7 +255,7 @@ export class ModelWorker extends EventEmitter {
     const timeoutMs = this.options.requestTimeoutMs ?? 0;
     const timer = timeoutMs > 0 ? setTimeout(() => end(requestTimeout(timeoutMs)), timeoutMs).unref() : undefined;
     const result = answer.finally(() => clearTimeout(timer));
-    const cancel = () => end(new ApiError(499, "invalid_request_error", "The client closed the request", { code: "client_closed_request" }));
+    const cancel = () => end(clientClosedRequest());
     return { result, cancel };
   }
 

@@ -168,9 +168,8 @@ describe("POST /v1/embeddings on a last-pooling model (Qwen3-Embedding's pooling
       code: "model_not_generative",
       param: "model",
     });
-    const engine = (await (await fetch(`${server.url}/v1/engine`)).json()) as { models: Array<{ slots: unknown[]; context_size: number }> };
-    expect(engine.models[0]!.slots).toEqual([]);
-    expect(engine.models[0]!.context_size).toBe(1024);
+    const engine = (await (await fetch(`${server.url}/v1/engine`)).json()) as { models: Array<Record<string, unknown>> };
+    expect(engine.models[0]).toMatchObject({ pooling: "last", slots: [], context_size: 1024 });
   });
 
   it("dimensions: 400 naming the parameter, since the model has no Matryoshka truncation", async () => {
@@ -288,5 +287,7 @@ describe("a chat model (no pooling type in its GGUF)", () => {
     expect(body.error.message).toContain(server.modelId);
     expect(body.error.message).toMatch(/qwen3\.pooling_type/);
     expect(body.error.message).toMatch(/embedding model/);
+    const engine = (await (await fetch(`${server.url}/v1/engine`)).json()) as { models: Array<Record<string, unknown>> };
+    expect(engine.models[0]).toMatchObject({ pooling: null });
   });
 });
