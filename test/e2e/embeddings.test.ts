@@ -200,6 +200,31 @@ describe("POST /v1/embeddings on a last-pooling model (Qwen3-Embedding's pooling
     expect((await post(server, { model: server.modelId, input: "hi" })).status).toBe(200);
   });
 
+  it("malformed bodies are 400 OpenAI errors, never a 500", async () => {
+    const bodies = [
+      {},
+      { input: null },
+      { input: 42 },
+      { input: { text: "a" } },
+      { input: [["a"]] },
+      { input: [1.5, 2] },
+      { input: [-1] },
+      { input: [[1], "a"] },
+      { input: Array.from({ length: 2049 }, () => "a") },
+      { input: [2 ** 40] },
+      { input: "a", encoding_format: 1 },
+      { input: "a", dimensions: "64" },
+      { input: "a", model: 7 },
+      { input: "a", user: {} },
+    ];
+    for (const body of bodies) {
+      const res = await post(server, body);
+      expect(res.status, JSON.stringify(body).slice(0, 80)).toBe(400);
+      expect(res.body.error).toMatchObject({ type: "invalid_request_error", message: expect.any(String), code: expect.any(String) });
+    }
+    expect((await post(server, { input: "still fine" })).status).toBe(200);
+  });
+
   it("wrong types are 400s naming 'input' or 'encoding_format'", async () => {
     const mixed = await post(server, { model: server.modelId, input: ["a", 1] });
     expect(mixed.status).toBe(400);
