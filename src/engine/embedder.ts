@@ -97,10 +97,25 @@ export function l2Normalize(vector: readonly number[]): number[] {
 }
 
 export interface EmbedderOptions {
-  /** Tokens one input may hold (with any BOS/EOS), bounded by the model's training context. */
+  /** model.contextSize: tokens one input may hold (with any BOS/EOS), capped at the training context. */
   contextSize: number;
+  /** model.batchSize: tokens per decode, where the pooling allows an input to span several. */
+  batchSize: number;
   threads: number;
   vocabularySize: number;
+}
+
+/**
+ * The embedding context's size and micro-batch. llama.cpp computes logits for every token of an
+ * embedding context (n_vocab floats each: 1.2 MB of output and compute buffers per token for
+ * Qwen3's vocabulary), so the micro-batch sets the memory. It also pools each micro-batch on its
+ * own: mean and cls pooling need the whole input in one, while last pooling of a causal model
+ * is right from the last micro-batch (the earlier ones are in the KV cache), so long inputs are
+ * evaluated in model.batchSize pieces.
+ */
+export function embeddingContextShape(pooling: EmbeddingPooling, options: { contextSize: number; batchSize: number }, trainContextSize: number) {
+  const contextSize = Math.min(options.contextSize, trainContextSize);
+  return { contextSize, batchSize: pooling === "last" ? Math.min(contextSize, options.batchSize) : contextSize };
 }
 
 /** One embedding context (one sequence) for the life of the worker, and the queue in front of it. */
@@ -114,12 +129,10 @@ export class Embedder {
     private readonly vocabularySize: number,
   ) {}
 
-  /** llama.cpp applies the pooling the GGUF declares; the embedding context needs nothing more. */
-  static async create(model: LlamaModel, options: EmbedderOptions): Promise<Embedder> {
-    const contextSize = Math.min(options.contextSize, model.trainContextSize);
-    // A whole input in one micro-batch: llama.cpp pools each micro-batch on its own, so an input
-    // split across two would get the mean (or the last token) of its second part only.
-    const context = await model.createEmbeddingContext({ contextSize, batchSize: contextSize, threads: options.threads });
+  /** llama.cpp applies the pooling the GGUF declares when it creates the context. */
+  static async create(model: LlamaModel, pooling: EmbeddingPooling, options: EmbedderOptions): Promise<Embedder> {
+    const { contextSize, batchSize } = embeddingContextShape(pooling, options, model.trainContextSize);
+    const context = await model.createEmbeddingContext({ contextSize, batchSize, threads: options.threads });
     return new Embedder(model, context, new EmbeddingQueue(context), contextSize, options.vocabularySize);
   }
 

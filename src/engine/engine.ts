@@ -92,7 +92,7 @@ export class Engine {
     // fit in memory stops start-up with one clear line instead of failing a request later.
     const pooling = declaredPooling(model.fileInfo.metadata);
     const embedder = pooling
-      ? await Embedder.create(model, { contextSize: init.model.contextSize, threads, vocabularySize: vocabularySize(model) })
+      ? await Embedder.create(model, pooling, { contextSize: init.model.contextSize, batchSize: init.model.batchSize, threads, vocabularySize: vocabularySize(model) })
       : undefined;
     const { context, slots, kv, requestContext, poolCells } = embedder
       ? { context: undefined, slots: [], kv: new KvPagePool(init.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }

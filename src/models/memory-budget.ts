@@ -7,7 +7,7 @@
 import { GgmlType, GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
 import type { Config } from "../config/schema.js";
 import { kvLayout } from "../engine/kv/layout.js";
-import { declaredPooling } from "../engine/embedder.js";
+import { declaredPooling, embeddingContextShape } from "../engine/embedder.js";
 
 export class MemoryBudgetError extends Error {
   override name = "MemoryBudgetError";
@@ -29,10 +29,11 @@ export async function estimateMemory(llama: Llama, modelPath: string, model: Con
   const info = await readGgufFileInfo(modelPath, { logWarnings: false });
   const insights = await GgufInsights.from(info, llama);
   const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
-  if (declaredPooling(info.metadata)) {
+  const pooling = declaredPooling(info.metadata);
+  if (pooling) {
     // An embedding model gets one single-sequence embedding context instead (engine/embedder.ts).
-    const contextSize = Math.min(model.contextSize, insights.trainContextSize ?? model.contextSize);
-    const context = await insights.estimateContextResourceRequirementsV2({ contextSize, batchSize: contextSize, sequences: 1, modelGpuLayers: 0, isEmbeddingContext: true });
+    const { contextSize, batchSize } = embeddingContextShape(pooling, model, insights.trainContextSize ?? model.contextSize);
+    const context = await insights.estimateContextResourceRequirementsV2({ contextSize, batchSize, sequences: 1, modelGpuLayers: 0, isEmbeddingContext: true });
     return { weightsBytes: weights.cpuRam, contextBytes: context.cpuRam, contextTokens: contextSize };
   }
   // The V2 estimate simulates llama.cpp's allocation; the older formula prices a q8_0 KV cell

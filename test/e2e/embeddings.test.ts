@@ -153,6 +153,25 @@ describe("POST /v1/embeddings on a last-pooling model (Qwen3-Embedding's pooling
     }
   });
 
+  it("an input longer than model.batchSize (evaluated in pieces) still gets its last token's state", async () => {
+    const text = Array.from({ length: 220 }, (_, i) => `w${i}`).join(" ");
+    const tokens = await tokenize(server, text);
+    expect(tokens.length).toBeGreaterThan(600); // the test server's batchSize is 512, its contextSize 1024
+    expect(tokens.length).toBeLessThan(1023);
+    const res = await client.embeddings.create({ model: server.modelId, input: text, encoding_format: "float" });
+    const { llama } = await loadLlamaBackend("auto", { logLevel: LlamaLogLevel.error, logger: () => {} });
+    const twin = await llama.loadModel({ modelPath: await tinyModel() });
+    try {
+      const context = await twin.createEmbeddingContext({ contextSize: 1024, batchSize: 1024, threads: 1 });
+      const last = (await context.getEmbeddingFor(tokens as Token[])).vector;
+      await context.dispose();
+      expect(maxDiff(res.data[0]!.embedding, unit(last))).toBeLessThan(1e-3);
+    } finally {
+      await twin.dispose();
+      await llama.dispose();
+    }
+  });
+
   it("LangChain OpenAIEmbeddings: embedQuery and embedDocuments give the same vectors", async () => {
     const embeddings = new OpenAIEmbeddings({ model: server.modelId, apiKey: "unused", configuration: { baseURL: server.baseURL }, maxRetries: 0 });
     const query = await embeddings.embedQuery(TEXTS[0]!);
