@@ -317,6 +317,24 @@ describe("limits.maxConcurrentRequestsPerClient", () => {
   });
 });
 
+describe("limits.requestTimeoutMs", () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer(await embeddingModel("last"), { "limits.requestTimeoutMs": 300 });
+  });
+  afterAll(() => server?.stop());
+
+  it("ends an embedding request past the deadline with a 408 and drops its remaining inputs", async () => {
+    // A thousand inputs take seconds on this model, one decode each.
+    const many = Array.from({ length: 1000 }, (_, i) => `document number ${i}`);
+    const { status, body } = await post(server, { input: many });
+    expect(status).toBe(408);
+    expect(body.error.code).toBe("request_timeout");
+    await waitFor(() => engineModel(server), (m) => m.running === 0, 30_000);
+    expect((await post(server, { input: "after" })).status).toBe(200);
+  });
+});
+
 describe("a chat model (no pooling type in its GGUF)", () => {
   let server: TestServer;
   beforeAll(async () => {
