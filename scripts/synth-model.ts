@@ -1,5 +1,5 @@
 /**
- * npm run synth-model -- --preset <tiny|qwen3-0.6b> [--quant <f16|q8_0|q4_0>] [--seed n] --out <file>
+ * npm run synth-model -- --preset <tiny|qwen3-0.6b> [--quant <f16|q8_0|q4_0>] [--seed n] [--pooling <mean|cls|last>] --out <file>
  * npm run synth-model -- --script <script.json> [--quant ...] --out <file>
  *
  * script.json: an array of segments (strings, or {"token": "<think>"} for an added token), or
@@ -12,13 +12,14 @@ import {
   WEIGHT_TYPES,
   planScript,
   synthesizeModel,
+  type EmbeddingPooling,
   type Qwen3Preset,
   type ScriptSegment,
   type SyntheticModelSpec,
   type WeightType,
 } from "../src/models/synthetic/index.js";
 
-const USAGE = `usage: npm run synth-model -- (--preset <${QWEN3_PRESET_NAMES.join("|")}> [--seed n] | --script <file.json>)
+const USAGE = `usage: npm run synth-model -- (--preset <${QWEN3_PRESET_NAMES.join("|")}> [--seed n] [--pooling <mean|cls|last>] | --script <file.json>)
                             [--quant <${WEIGHT_TYPES.join("|")}>] --out <file.gguf>`;
 
 interface ScriptFile {
@@ -32,7 +33,7 @@ function readScript(path: string): ScriptFile {
   return Array.isArray(parsed) ? { segments: parsed } : parsed;
 }
 
-function specFromArgs(values: { preset?: string; script?: string; quant?: string; seed?: string }): SyntheticModelSpec {
+function specFromArgs(values: { preset?: string; script?: string; quant?: string; seed?: string; pooling?: string }): SyntheticModelSpec {
   const quant = values.quant as WeightType | undefined;
   if (values.preset !== undefined && values.script === undefined) {
     const seed = values.seed === undefined ? undefined : Number(values.seed);
@@ -41,9 +42,10 @@ function specFromArgs(values: { preset?: string; script?: string; quant?: string
       preset: values.preset as Qwen3Preset,
       ...(quant === undefined ? {} : { quant }),
       ...(seed === undefined ? {} : { seed }),
+      ...(values.pooling === undefined ? {} : { pooling: values.pooling as EmbeddingPooling }),
     };
   }
-  if (values.script !== undefined && values.preset === undefined && values.seed === undefined) {
+  if (values.script !== undefined && values.preset === undefined && values.seed === undefined && values.pooling === undefined) {
     return { kind: "scripted", ...readScript(values.script), ...(quant === undefined ? {} : { quant }) };
   }
   throw new Error(USAGE);
@@ -56,6 +58,7 @@ async function main(): Promise<void> {
       script: { type: "string" },
       quant: { type: "string" },
       seed: { type: "string" },
+      pooling: { type: "string" },
       out: { type: "string" },
     },
   });

@@ -117,7 +117,7 @@ export const ConfigSchema = Type.Object(
         maxToolSchemaBytes: Type.Integer({ minimum: 2 }),
         /** Nesting depth of the JSON body: deep documents would overflow the stack later (serialization, templates). */
         maxJsonDepth: Type.Integer({ minimum: 2 }),
-        /** Generation requests (streaming or not) one client IP may have in flight; 0 = unlimited. */
+        /** Generation (streaming or not) and embedding requests one client IP may have in flight; 0 = unlimited. */
         maxConcurrentRequestsPerClient: Type.Integer({ minimum: 0 }),
         /** Requests waiting for a sequence before new ones get 429; 0 = unbounded. */
         maxQueuedRequests: Type.Integer({ minimum: 0 }),

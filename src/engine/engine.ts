@@ -12,7 +12,18 @@ import {
   type Token,
 } from "node-llama-cpp";
 import type { WorkerInit } from "../worker/protocol.js";
-import type { EngineStatus, GenerationEvent, GenerationRequest, ModelInfo, SamplingParams, StartedInfo, TextOp, TextOpResult } from "./types.js";
+import type {
+  EmbeddingRequest,
+  EmbeddingResult,
+  EngineStatus,
+  GenerationEvent,
+  GenerationRequest,
+  ModelInfo,
+  SamplingParams,
+  StartedInfo,
+  TextOp,
+  TextOpResult,
+} from "./types.js";
 import { ApiError, contextLengthExceeded, invalidRequest, toApiError, type SerializedApiError } from "../openai/errors.js";
 import { ChatTemplateError, renderChatTemplate, templateFacts, type TemplateFacts } from "../chat/template.js";
 import { Scheduler } from "./scheduler.js";
@@ -24,6 +35,7 @@ import { checkMemoryBudget } from "../models/memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
 import { KvPagePool } from "./kv/page-pool.js";
 import { kvLayout } from "./kv/layout.js";
+import { declaredPooling, Embedder, notAGenerativeModel, notAnEmbeddingModel } from "./embedder.js";
 
 const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
 
@@ -42,13 +54,16 @@ export class Engine {
     private readonly init: WorkerInit,
     private readonly llama: Llama,
     private readonly model: LlamaModel,
-    private readonly context: LlamaContext,
+    /** Absent for an embedding model, which has no chat sequences. */
+    private readonly context: LlamaContext | undefined,
     private readonly scheduler: Scheduler,
     private readonly rounds: number[],
     private readonly template: string | undefined,
     private readonly facts: TemplateFacts | undefined,
     private readonly grammars: GrammarCache,
     private readonly thoughtClose: Token[],
+    /** Only for models whose GGUF declares a pooling type. */
+    private readonly embedder: Embedder | undefined,
     readonly info: ModelInfo,
     private readonly log: EngineLog,
   ) {}
@@ -65,46 +80,34 @@ export class Engine {
     });
     if (backend.notice) log("warn", backend.notice);
     const { llama } = backend;
-    const { sequences, contextSize, kvPageTokens } = init.model;
     const unified = backend.unifiedKv;
-    const { contextPerSequence } = kvLayout(init.model);
     await checkMemoryBudget(llama, init.modelPath, init.model);
     const model = await llama.loadModel({ modelPath: init.modelPath });
-    const context = await model.createContext({
-      sequences,
-      contextSize: contextPerSequence,
-      batchSize: init.model.batchSize,
-      threads,
-      experimentalKvCacheKeyType: KV_TYPES[init.model.kvCacheType],
-      experimentalKvCacheValueType: KV_TYPES[init.model.kvCacheType],
-      ...(unified && { kvUnified: true }),
-    });
-    if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");
-    // One pool: a sequence may grow into all of it; otherwise into its own share. A request
-    // stays bounded by contextSize in both.
-    const requestContext = Math.min(contextSize, context.contextSize);
-    const poolCells = unified ? context.contextSize : context.contextSize * sequences;
-    // Per-sequence regions hold whole pages each: no page straddles two sequences.
-    const totalPages = unified ? Math.floor(poolCells / kvPageTokens) : sequences * Math.floor(context.contextSize / kvPageTokens);
-    const kv = new KvPagePool(kvPageTokens, totalPages, unified);
-    const slots = Array.from(
-      { length: sequences },
-      (_, i) =>
-        new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model, Math.min(init.model.prefillChunk, init.model.batchSize)),
-    );
+    // An embedding model serves /v1/embeddings only, as llama-server started with --embeddings
+    // does: chat sequences would reserve KV memory for generations it was not trained to make.
+    // Its one embedding context is created here, not on first use, so a context that does not
+    // fit in memory stops start-up with one clear line instead of failing a request later.
+    const pooling = declaredPooling(model.fileInfo.metadata);
+    const embedder = pooling
+      ? await Embedder.create(model, pooling, { contextSize: init.model.contextSize, batchSize: init.model.batchSize, threads, vocabularySize: vocabularySize(model) })
+      : undefined;
+    const { context, slots, kv, requestContext, poolCells } = embedder
+      ? { context: undefined, slots: [], kv: new KvPagePool(init.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }
+      : await createSequences(model, init, unified, threads);
     const template = model.fileInfo.metadata.tokenizer?.chat_template as string | undefined;
     const facts = template ? templateFacts(template) : undefined;
     const info: ModelInfo = {
       id: init.modelId,
       path: init.modelPath,
       contextSize: requestContext,
-      sequences,
+      sequences: slots.length,
       kvPool: unified ? "unified" : "per-sequence",
       kvPoolTokens: poolCells,
       addonBuild: backend.build,
       trainContextSize: model.trainContextSize,
       chatTemplate: template !== undefined,
       supportsThinking: facts?.supportsThinking ?? false,
+      pooling: pooling ?? null,
       sizeBytes: statSync(init.modelPath).size,
       loadMs: Math.round(performance.now() - started),
     };
@@ -119,10 +122,14 @@ export class Engine {
       },
     });
     const thoughtClose = model.tokenize(THOUGHT_CLOSE, true);
-    return new Engine(init, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, info, log);
+    return new Engine(init, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, embedder, info, log);
   }
 
   submit(id: number, request: GenerationRequest, emit: Emit): void {
+    if (!this.context) {
+      emit({ type: "failed", error: notAGenerativeModel(this.info.id).toJSON() });
+      return;
+    }
     const admission = { cancelled: false };
     this.admitting.set(id, admission);
     const grammar = request.grammar ? this.grammars.get(request.grammar) : Promise.resolve(undefined);
@@ -165,6 +172,8 @@ export class Engine {
   /** `drainRounds` hands over (and forgets) the per-round token counts gathered since the last drain. */
   status(drainRounds = false): EngineStatus {
     const snapshot: EngineStatus = this.scheduler.snapshot();
+    // Embedding requests take turns on the one embedding sequence: all of them are in progress.
+    if (this.embedder) snapshot.running += this.embedder.pending;
     if (drainRounds) snapshot.roundTokens = this.rounds.splice(0);
     return snapshot;
   }
@@ -174,10 +183,12 @@ export class Engine {
     if (admission) admission.cancelled = true;
     const task = this.tasks.get(id);
     if (task) task.cancelled = true;
+    this.embedder?.cancel(id);
   }
 
   async dispose(): Promise<void> {
-    await this.context.dispose();
+    await this.embedder?.dispose();
+    await this.context?.dispose();
     await this.model.dispose();
     await this.llama.dispose();
   }
@@ -187,9 +198,24 @@ export class Engine {
     try {
       return { result: this.runTextOp(op) };
     } catch (err) {
-      if (!(err instanceof ApiError)) this.log("error", "text operation failed", { kind: op.kind, err: String(err) });
-      return { error: toApiError(err).toJSON() };
+      return { error: this.failure(err, "text operation failed", { kind: op.kind }) };
     }
+  }
+
+  /** /v1/embeddings: a 400 for a model without pooling, else queued in the embedder. */
+  async embed(id: number, request: EmbeddingRequest): Promise<{ result: EmbeddingResult } | { error: SerializedApiError }> {
+    try {
+      if (!this.embedder) throw notAnEmbeddingModel(this.info.id, this.model);
+      return { result: await this.embedder.embed(id, request) };
+    } catch (err) {
+      return { error: this.failure(err, "embedding failed", { id, requestId: request.requestId }) };
+    }
+  }
+
+  /** Client errors go back as they are; anything else is logged and answered as a 500. */
+  private failure(err: unknown, msg: string, fields: Record<string, unknown>): SerializedApiError {
+    if (!(err instanceof ApiError)) this.log("error", msg, { ...fields, err: String(err) });
+    return toApiError(err).toJSON();
   }
 
   private runTextOp(op: TextOp): TextOpResult {
@@ -211,7 +237,7 @@ export class Engine {
 
   /** llama.cpp does not bound-check token ids: an id past the vocabulary would read out of bounds. */
   private checkTokenIds(tokens: readonly number[], param: string): void {
-    const vocab = this.vocabularySize();
+    const vocab = vocabularySize(this.model);
     const bad = tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
     if (bad !== -1) throw invalidRequest(`${param}[${bad}] is not a token id of this model (0 to ${vocab - 1})`, param, "invalid_token");
   }
@@ -224,11 +250,6 @@ export class Engine {
     }
     const { bos, shouldPrependBosToken } = this.model.tokens;
     return [...(shouldPrependBosToken && bos !== null ? [bos] : []), ...this.model.tokenize(prompt, true)];
-  }
-
-  private vocabularySize(): number {
-    const embeddings = this.model.fileInfo.tensorInfo?.find((t) => t.name === "token_embd.weight");
-    return Number(embeddings?.dimensions[1] ?? 0);
   }
 
   /** A template without the switch but whose generation prompt opens <think> always thinks. */
@@ -311,4 +332,40 @@ export class Engine {
     };
     return { task, info };
   }
+}
+
+function vocabularySize(model: LlamaModel): number {
+  const embeddings = model.fileInfo.tensorInfo?.find((t) => t.name === "token_embd.weight");
+  return Number(embeddings?.dimensions[1] ?? 0);
+}
+
+/**
+ * The chat sequences: one context holding `model.sequences` sequences over a unified or a
+ * per-sequence KV pool, its page table, and a slot per sequence.
+ */
+async function createSequences(model: LlamaModel, init: WorkerInit, unified: boolean, threads: number) {
+  const { sequences, contextSize, kvPageTokens } = init.model;
+  const context = await model.createContext({
+    sequences,
+    contextSize: kvLayout(init.model).contextPerSequence,
+    batchSize: init.model.batchSize,
+    threads,
+    experimentalKvCacheKeyType: KV_TYPES[init.model.kvCacheType],
+    experimentalKvCacheValueType: KV_TYPES[init.model.kvCacheType],
+    ...(unified && { kvUnified: true }),
+  });
+  if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");
+  // One pool: a sequence may grow into all of it; otherwise into its own share. A request
+  // stays bounded by contextSize in both.
+  const requestContext = Math.min(contextSize, context.contextSize);
+  const poolCells = unified ? context.contextSize : context.contextSize * sequences;
+  // Per-sequence regions hold whole pages each: no page straddles two sequences.
+  const totalPages = unified ? Math.floor(poolCells / kvPageTokens) : sequences * Math.floor(context.contextSize / kvPageTokens);
+  const kv = new KvPagePool(kvPageTokens, totalPages, unified);
+  const slots = Array.from(
+    { length: sequences },
+    (_, i) =>
+      new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model, Math.min(init.model.prefillChunk, init.model.batchSize)),
+  );
+  return { context, slots, kv, requestContext, poolCells };
 }

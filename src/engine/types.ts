@@ -144,6 +144,8 @@ export interface ModelInfo {
   trainContextSize: number;
   chatTemplate: boolean;
   supportsThinking: boolean;
+  /** How an embedding model pools (its GGUF's `<arch>.pooling_type`); null for a chat model. */
+  pooling: EmbeddingPooling | null;
   sizeBytes: number;
   loadMs: number;
 }
@@ -171,4 +173,20 @@ export interface EngineStatus {
   /** Tokens per decode round since the last drained status (for the batch-size histogram). */
   roundTokens?: number[];
   slots: Array<{ id: number; phase: "idle" | "prefill" | "decode"; cachedTokens: number }>;
+}
+
+/** How llama.cpp pools an embedding model's final hidden states into one vector. */
+export type EmbeddingPooling = "mean" | "cls" | "last";
+
+/** Inputs of one /v1/embeddings request: texts, or token ids taken as they are. */
+export interface EmbeddingRequest {
+  requestId: string;
+  input: Array<string | number[]>;
+}
+
+export interface EmbeddingResult {
+  /** One L2-normalized vector per input, in input order. */
+  vectors: number[][];
+  /** Tokens evaluated, with any BOS/EOS the model adds. */
+  promptTokens: number;
 }

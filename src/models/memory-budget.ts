@@ -7,6 +7,7 @@
 import { GgmlType, GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
 import type { Config } from "../config/schema.js";
 import { kvLayout } from "../engine/kv/layout.js";
+import { declaredPooling, embeddingContextShape } from "../engine/embedder.js";
 
 export class MemoryBudgetError extends Error {
   override name = "MemoryBudgetError";
@@ -16,6 +17,8 @@ export interface MemoryEstimate {
   weightsBytes: number;
   /** KV cache, compute buffers and outputs of one context with all its sequences. */
   contextBytes: number;
+  /** KV cells that context holds. */
+  contextTokens: number;
 }
 
 const KV_TYPES = { f16: GgmlType.F16, q8_0: GgmlType.Q8_0 } as const;
@@ -23,8 +26,16 @@ const MiB = 2 ** 20;
 const mib = (bytes: number) => Math.ceil(bytes / MiB);
 
 export async function estimateMemory(llama: Llama, modelPath: string, model: Config["model"]): Promise<MemoryEstimate> {
-  const insights = await GgufInsights.from(await readGgufFileInfo(modelPath, { logWarnings: false }), llama);
+  const info = await readGgufFileInfo(modelPath, { logWarnings: false });
+  const insights = await GgufInsights.from(info, llama);
   const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
+  const pooling = declaredPooling(info.metadata);
+  if (pooling) {
+    // An embedding model gets one single-sequence embedding context instead (engine/embedder.ts).
+    const { contextSize, batchSize } = embeddingContextShape(pooling, model, insights.trainContextSize ?? model.contextSize);
+    const context = await insights.estimateContextResourceRequirementsV2({ contextSize, batchSize, sequences: 1, modelGpuLayers: 0, isEmbeddingContext: true });
+    return { weightsBytes: weights.cpuRam, contextBytes: context.cpuRam, contextTokens: contextSize };
+  }
   // The V2 estimate simulates llama.cpp's allocation; the older formula prices a q8_0 KV cell
   // as a whole 34-byte block (an order of magnitude too much) and would refuse models that fit.
   const context = await insights.estimateContextResourceRequirementsV2({
@@ -35,7 +46,7 @@ export async function estimateMemory(llama: Llama, modelPath: string, model: Con
     kvCacheKeyType: KV_TYPES[model.kvCacheType],
     kvCacheValueType: KV_TYPES[model.kvCacheType],
   });
-  return { weightsBytes: weights.cpuRam, contextBytes: context.cpuRam };
+  return { weightsBytes: weights.cpuRam, contextBytes: context.cpuRam, contextTokens: kvLayout(model).poolTokens };
 }
 
 /** Throws a MemoryBudgetError with the numbers when the estimate exceeds the budget. */
@@ -48,7 +59,7 @@ export async function checkMemoryBudget(llama: Llama, modelPath: string, model: 
     const limit = explicit ? `model.memoryBudgetMB is ${mib(budget)} MiB` : `only ${mib(budget)} MiB are available`;
     throw new MemoryBudgetError(
       `the model needs about ${mib(needed)} MiB (weights ${mib(estimate.weightsBytes)} MiB, KV cache and compute buffers ` +
-        `${mib(estimate.contextBytes)} MiB for ${kvLayout(model).poolTokens} KV cells with ${model.kvCacheType} KV) but ${limit}; ` +
+        `${mib(estimate.contextBytes)} MiB for ${estimate.contextTokens} KV cells with ${model.kvCacheType} KV) but ${limit}; ` +
         `lower model.kvPoolTokens, model.contextSize or model.sequences, use kvCacheType q8_0, or a smaller quantization`,
     );
   }

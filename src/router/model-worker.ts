@@ -7,9 +7,9 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
+import type { EmbeddingRequest, EmbeddingResult, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "../worker/protocol.js";
-import { ApiError } from "../openai/errors.js";
+import { ApiError, clientClosed } from "../openai/errors.js";
 import { GenerationStream } from "./generation-stream.js";
 
 const WORKER_ENTRY = new URL("../worker/main" + (import.meta.url.endsWith(".ts") ? ".ts" : ".js"), import.meta.url);
@@ -56,7 +56,8 @@ export class ModelWorker extends EventEmitter {
   private consecutiveFailures = 0;
   private readyAt = 0;
   private readonly statusWaiters = new Map<number, (status: EngineStatus | undefined) => void>();
-  private readonly textOpWaiters = new Map<number, (answer: { result: TextOpResult } | { error: ApiError }) => void>();
+  /** Requests answered by one message: text operations and embeddings. */
+  private readonly replyWaiters = new Map<number, (answer: { result: unknown } | { error: ApiError }) => void>();
   private stopping = false;
 
   constructor(
@@ -115,8 +116,9 @@ export class ModelWorker extends EventEmitter {
             this.statusWaiters.delete(msg.id);
             return;
           case "text_op":
-            this.textOpWaiters.get(msg.id)?.("result" in msg ? { result: msg.result } : { error: ApiError.fromJSON(msg.error) });
-            this.textOpWaiters.delete(msg.id);
+          case "embeddings":
+            this.replyWaiters.get(msg.id)?.("result" in msg ? { result: msg.result } : { error: ApiError.fromJSON(msg.error) });
+            this.replyWaiters.delete(msg.id);
             return;
           case "log":
             this.log[msg.level]({ model: this.id, ...msg.fields }, msg.msg);
@@ -129,8 +131,8 @@ export class ModelWorker extends EventEmitter {
         this.failInflight(workerUnavailable());
         for (const answer of this.statusWaiters.values()) answer(undefined);
         this.statusWaiters.clear();
-        for (const answer of this.textOpWaiters.values()) answer({ error: workerUnavailable() });
-        this.textOpWaiters.clear();
+        for (const answer of this.replyWaiters.values()) answer({ error: workerUnavailable() });
+        this.replyWaiters.clear();
         if (!settled) {
           settled = true;
           this.state = this.stopping ? "stopped" : "failed";
@@ -236,16 +238,39 @@ export class ModelWorker extends EventEmitter {
 
   /** Tokenizes, detokenizes or renders the chat template in the worker; rejects with an ApiError. */
   textOp<K extends TextOp["kind"]>(op: Extract<TextOp, { kind: K }>): Promise<Extract<TextOpResult, { kind: K }>> {
-    if (this.state !== "ready" || !this.child) {
-      return Promise.reject(
-        new ApiError(503, "service_unavailable_error", "The model is not ready; retry shortly", { code: "model_loading", headers: { "retry-after": "2" } }),
-      );
-    }
+    return this.ask<Extract<TextOpResult, { kind: K }>>((id) => ({ type: "text_op", id, op })).answer;
+  }
+
+  /**
+   * Embeds the request's inputs in the worker; rejects with an ApiError. `cancel` (the client
+   * hung up) drops the inputs not evaluated yet; the request deadline applies as to a generation.
+   */
+  embed(request: EmbeddingRequest): { result: Promise<EmbeddingResult>; cancel(): void } {
+    const { id, answer } = this.ask<EmbeddingResult>((id) => ({ type: "embed", id, request }));
+    const end = (error: ApiError) => {
+      this.replyWaiters.get(id)?.({ error });
+      this.replyWaiters.delete(id);
+      this.send({ type: "cancel", id });
+    };
+    const timeoutMs = this.options.requestTimeoutMs ?? 0;
+    const timer = timeoutMs > 0 ? setTimeout(() => end(requestTimeout(timeoutMs)), timeoutMs).unref() : undefined;
+    const result = answer.finally(() => clearTimeout(timer));
+    const cancel = () => end(clientClosed());
+    return { result, cancel };
+  }
+
+  /** Sends one request message and waits for its one answer (or the worker's death). */
+  private ask<T>(message: (id: number) => MainToWorker): { id: number; answer: Promise<T> } {
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.textOpWaiters.set(id, (answer) => ("result" in answer ? resolve(answer.result as Extract<TextOpResult, { kind: K }>) : reject(answer.error)));
-      this.send({ type: "text_op", id, op });
+    if (this.state !== "ready" || !this.child) {
+      const error = new ApiError(503, "service_unavailable_error", "The model is not ready; retry shortly", { code: "model_loading", headers: { "retry-after": "2" } });
+      return { id, answer: Promise.reject(error) };
+    }
+    const answer = new Promise<T>((resolve, reject) => {
+      this.replyWaiters.set(id, (reply) => ("result" in reply ? resolve(reply.result as T) : reject(reply.error)));
     });
+    this.send(message(id));
+    return { id, answer };
   }
 
   get pid(): number | undefined {

@@ -26,6 +26,7 @@ import { messagesRoutes } from "./routes/messages.js";
 import { conversationRoutes } from "./routes/conversations.js";
 import { propsRoutes } from "./routes/props.js";
 import { uiRoutes } from "./routes/ui.js";
+import { embeddingRoutes } from "./routes/embeddings.js";
 import type { Metrics } from "../metrics/definitions.js";
 import type { RequestSummary } from "../metrics/request-metrics.js";
 
@@ -104,6 +105,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(propsRoutes, deps);
   await app.register(conversationRoutes, deps);
   if (deps.config.server.ui) await app.register(uiRoutes, deps);
+  await app.register(embeddingRoutes, deps);
   return app;
 }
 

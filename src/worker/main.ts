@@ -46,6 +46,10 @@ async function handle(msg: MainToWorker): Promise<void> {
       if (!engine) return;
       send({ type: "text_op", id: msg.id, ...engine.textOp(msg.op) });
       return;
+    case "embed":
+      if (!engine) return;
+      send({ type: "embeddings", id: msg.id, ...(await engine.embed(msg.id, msg.request)) });
+      return;
     case "shutdown":
       await shutdown();
       return;

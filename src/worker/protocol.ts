@@ -1,5 +1,14 @@
 /** Every message between the main process and a model worker process. */
-import type { EngineStatus, GenerationEvent, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
+import type {
+  EmbeddingRequest,
+  EmbeddingResult,
+  EngineStatus,
+  GenerationEvent,
+  GenerationRequest,
+  ModelInfo,
+  TextOp,
+  TextOpResult,
+} from "../engine/types.js";
 import type { SerializedApiError } from "../openai/errors.js";
 import type { Config } from "../config/schema.js";
 
@@ -18,6 +27,8 @@ export type MainToWorker =
   | { type: "cancel"; id: number }
   | { type: "status"; id: number; drainRounds: boolean }
   | { type: "text_op"; id: number; op: TextOp }
+  /** Cancelled like a generation, by `cancel` with the same id. */
+  | { type: "embed"; id: number; request: EmbeddingRequest }
   | { type: "shutdown" };
 
 export type WorkerToMain =
@@ -26,4 +37,5 @@ export type WorkerToMain =
   | { type: "event"; id: number; event: GenerationEvent }
   | { type: "status"; id: number; status: EngineStatus }
   | ({ type: "text_op"; id: number } & ({ result: TextOpResult } | { error: SerializedApiError }))
+  | ({ type: "embeddings"; id: number } & ({ result: EmbeddingResult } | { error: SerializedApiError }))
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> };

@@ -5,6 +5,7 @@
 import { fileURLToPath } from "node:url";
 import {
   ensureSyntheticModel,
+  type EmbeddingPooling,
   type Qwen3Preset,
   type ScriptSegment,
   type ScriptedModelSpec,
@@ -31,4 +32,13 @@ export type ScriptedModelOptions = Omit<ScriptedModelSpec, "kind" | "segments">;
  */
 export function scriptedModel(segments: readonly ScriptSegment[], options: ScriptedModelOptions = {}): Promise<string> {
   return ensureSyntheticModel({ kind: "scripted", segments, ...options }, TEST_MODEL_DIR);
+}
+
+/**
+ * An embedding model: the weights of `presetModel(preset, quant)` (the same seed) with
+ * `qwen3.pooling_type` set, as Qwen3-Embedding-0.6B declares "last". The chat preset is its
+ * twin without pooling, so tests can compute the expected vectors through it independently.
+ */
+export function embeddingModel(pooling: EmbeddingPooling, preset: Qwen3Preset = "tiny", quant: WeightType = "q8_0"): Promise<string> {
+  return ensureSyntheticModel({ kind: "preset", preset, quant, pooling }, TEST_MODEL_DIR);
 }

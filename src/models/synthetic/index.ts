@@ -7,12 +7,12 @@ import { access, mkdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { writeGguf } from "./gguf-writer.js";
 import type { WeightType } from "./quantize.js";
-import { QWEN3_PRESET_NAMES, randomQwen3Model, type Qwen3Preset } from "./qwen3.js";
+import { POOLING_TYPE_IDS, QWEN3_PRESET_NAMES, randomQwen3Model, type EmbeddingPooling, type Qwen3Preset } from "./qwen3.js";
 import { DEFAULT_TRIGGER_TOKENS, scriptedQwen3Model } from "./scripted.js";
 import type { ScriptSegment } from "./segmenter.js";
 
 export type { WeightType } from "./quantize.js";
-export type { Qwen3Preset } from "./qwen3.js";
+export type { EmbeddingPooling, Qwen3Preset } from "./qwen3.js";
 export type { ScriptSegment } from "./segmenter.js";
 export { QWEN3_PRESETS, QWEN3_PRESET_NAMES } from "./qwen3.js";
 export { DEFAULT_TRIGGER_TOKENS, planScript, type ScriptOptions, type ScriptPlan } from "./scripted.js";
@@ -30,6 +30,8 @@ export interface PresetModelSpec {
   readonly quant?: WeightType;
   /** Default 1. */
   readonly seed?: number;
+  /** Declares an embedding model with this pooling; the weights stay those of the chat preset with the same seed. */
+  readonly pooling?: EmbeddingPooling;
 }
 
 /**
@@ -60,7 +62,13 @@ export interface SynthesisResult {
 }
 
 type NormalizedSpec =
-  | { readonly kind: "preset"; readonly preset: Qwen3Preset; readonly quant: WeightType; readonly seed: number }
+  | {
+      readonly kind: "preset";
+      readonly preset: Qwen3Preset;
+      readonly quant: WeightType;
+      readonly seed: number;
+      readonly pooling?: EmbeddingPooling;
+    }
   | {
       readonly kind: "scripted";
       readonly segments: readonly ScriptSegment[];
@@ -72,7 +80,14 @@ type NormalizedSpec =
 /** The spec with every default filled in: equal meanings give equal hashes. */
 function normalize(spec: SyntheticModelSpec): NormalizedSpec {
   if (spec.kind === "preset") {
-    return { kind: "preset", preset: spec.preset, quant: spec.quant ?? DEFAULT_WEIGHT_TYPE, seed: spec.seed ?? DEFAULT_SEED };
+    // No `pooling` key at all for chat presets: their spec hashes (cached file names) stay as they were.
+    return {
+      kind: "preset",
+      preset: spec.preset,
+      quant: spec.quant ?? DEFAULT_WEIGHT_TYPE,
+      seed: spec.seed ?? DEFAULT_SEED,
+      ...(spec.pooling === undefined ? {} : { pooling: spec.pooling }),
+    };
   }
   return {
     kind: "scripted",
@@ -92,6 +107,9 @@ function validate(spec: SyntheticModelSpec): void {
       throw new Error(`unknown preset ${spec.preset}; expected one of ${QWEN3_PRESET_NAMES.join(", ")}`);
     }
     if (spec.seed !== undefined && !Number.isSafeInteger(spec.seed)) throw new Error(`seed must be an integer`);
+    if (spec.pooling !== undefined && !(spec.pooling in POOLING_TYPE_IDS)) {
+      throw new Error(`unknown pooling ${spec.pooling}; expected one of ${Object.keys(POOLING_TYPE_IDS).join(", ")}`);
+    }
   }
 }
 
@@ -101,7 +119,7 @@ export async function synthesizeModel(spec: SyntheticModelSpec, outPath: string)
   const full = normalize(spec);
   const file =
     full.kind === "preset"
-      ? randomQwen3Model(full.preset, full.quant, full.seed)
+      ? randomQwen3Model(full.preset, full.quant, full.seed, full.pooling)
       : scriptedQwen3Model({
           segments: full.segments,
           triggers: full.triggers,
@@ -120,7 +138,8 @@ export function syntheticModelFileName(spec: SyntheticModelSpec): string {
     .update(JSON.stringify({ version: GENERATOR_VERSION, spec: full }))
     .digest("hex")
     .slice(0, 16);
-  const label = full.kind === "preset" ? `${full.preset}-${full.quant}` : `scripted-${full.quant}`;
+  const label =
+    full.kind === "scripted" ? `scripted-${full.quant}` : full.pooling ? `${full.preset}-embedding-${full.pooling}-${full.quant}` : `${full.preset}-${full.quant}`;
   return `synthetic-${label}-${hash}.gguf`;
 }
 

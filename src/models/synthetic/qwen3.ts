@@ -24,6 +24,13 @@ export interface Qwen3Shape {
 
 export type Qwen3Preset = "tiny" | "qwen3-0.6b";
 
+/**
+ * How an embedding model pools its token states into one vector, as llama.cpp reads
+ * `<arch>.pooling_type` (enum llama_pooling_type in include/llama.h). A chat model has no key.
+ */
+export type EmbeddingPooling = "mean" | "cls" | "last";
+export const POOLING_TYPE_IDS: Readonly<Record<EmbeddingPooling, number>> = { mean: 1, cls: 2, last: 3 };
+
 export const QWEN3_PRESETS: Readonly<Record<Qwen3Preset, Qwen3Shape>> = {
   tiny: {
     blockCount: 2,
@@ -76,9 +83,11 @@ export interface Qwen3ModelOptions {
   readonly shape: Qwen3Shape;
   readonly weightType: WeightType;
   readonly weights: Qwen3Weights;
+  /** Makes it an embedding model (Qwen3-Embedding-0.6B declares "last"); absent for chat models. */
+  readonly pooling?: EmbeddingPooling;
 }
 
-function metadata(name: string, shape: Qwen3Shape, weightType: WeightType): Array<[string, GgufValue]> {
+function metadata(name: string, shape: Qwen3Shape, weightType: WeightType, pooling: EmbeddingPooling | undefined): Array<[string, GgufValue]> {
   return [
     ["general.architecture", gguf.string("qwen3")],
     ["general.type", gguf.string("model")],
@@ -95,6 +104,8 @@ function metadata(name: string, shape: Qwen3Shape, weightType: WeightType): Arra
     ["qwen3.attention.value_length", gguf.u32(shape.headDim)],
     ["general.file_type", gguf.u32(FILE_TYPE[weightType])],
     ["general.quantization_version", gguf.u32(QUANTIZATION_VERSION)],
+    // Appended, not inserted: chat models keep their exact bytes (and cached test files).
+    ...(pooling === undefined ? [] : [["qwen3.pooling_type", gguf.u32(POOLING_TYPE_IDS[pooling])] as [string, GgufValue]]),
   ];
 }
 
@@ -147,9 +158,9 @@ function tensors(shape: Qwen3Shape, weightType: WeightType, weights: Qwen3Weight
   return list;
 }
 
-export function qwen3Model({ name, shape, weightType, weights }: Qwen3ModelOptions): GgufFile {
+export function qwen3Model({ name, shape, weightType, weights, pooling }: Qwen3ModelOptions): GgufFile {
   return {
-    metadata: [...metadata(name, shape, weightType), ...qwen3TokenizerMetadata(loadQwen3Vocab())],
+    metadata: [...metadata(name, shape, weightType, pooling), ...qwen3TokenizerMetadata(loadQwen3Vocab())],
     tensors: tensors(shape, weightType, weights),
   };
 }
@@ -166,12 +177,14 @@ function randomFill(seed: number, name: string): Fill {
   };
 }
 
-export function randomQwen3Model(preset: Qwen3Preset, weightType: WeightType, seed: number): GgufFile {
+/** With `pooling`, the same weights as the chat preset of that seed, declared an embedding model. */
+export function randomQwen3Model(preset: Qwen3Preset, weightType: WeightType, seed: number, pooling?: EmbeddingPooling): GgufFile {
   const shape = QWEN3_PRESETS[preset];
   return qwen3Model({
-    name: `synthetic-${preset}`,
+    name: pooling === undefined ? `synthetic-${preset}` : `synthetic-${preset}-embedding`,
     shape,
     weightType,
+    pooling,
     weights: {
       tokenEmbedding: randomFill(seed, "token_embd.weight"),
       ...(shape.tiedEmbeddings ? {} : { output: randomFill(seed, "output.weight") }),

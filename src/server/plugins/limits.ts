@@ -1,7 +1,7 @@
 /**
  * Request limits (`limits.*`) the JSON schemas do not express, checked on any body that has
  * the field, so every generation route gets them. Each violation is a 400 naming the
- * parameter; too many concurrent generations from one client is a 429. The prompt-token limit
+ * parameter; too many concurrent generations or embeddings from one client is a 429. The prompt-token limit
  * needs the tokenizer and is checked in the engine; the deadline is the router's.
  */
 import type { FastifyInstance } from "fastify";
@@ -10,7 +10,8 @@ import { ApiError, invalidRequest } from "../../openai/errors.js";
 
 type Limits = Config["limits"];
 
-const GENERATION_ROUTE = /\/(completions|responses|messages)$/;
+/** Routes whose requests hold model work (generations, embeddings): bounded per client. */
+const MODEL_ROUTE = /\/(completions|responses|messages|embeddings)$/;
 
 const tooLarge = (param: string, message: string) => invalidRequest(message, param, "limit_exceeded");
 
@@ -82,10 +83,10 @@ export function installLimits(app: FastifyInstance, limits: Limits): void {
   if (max === 0) return;
   const perClient = new Map<string, number>();
   app.addHook("onRequest", async (req, reply) => {
-    if (req.method !== "POST" || !GENERATION_ROUTE.test(req.routeOptions.url ?? "")) return;
+    if (req.method !== "POST" || !MODEL_ROUTE.test(req.routeOptions.url ?? "")) return;
     const held = perClient.get(req.ip) ?? 0;
     if (held >= max) {
-      throw new ApiError(429, "rate_limit_error", `This client already has ${held} generation requests in flight; at most ${max} (limits.maxConcurrentRequestsPerClient)`, {
+      throw new ApiError(429, "rate_limit_error", `This client already has ${held} generation or embedding requests in flight; at most ${max} (limits.maxConcurrentRequestsPerClient)`, {
         code: "too_many_concurrent_requests",
         headers: { "retry-after": "1" },
       });

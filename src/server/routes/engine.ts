@@ -17,6 +17,7 @@ export const engineRoutes: FastifyPluginAsync<ServerDeps> = async (app, { regist
         kv_pool: w.info?.kvPool ?? null,
         kv_pool_tokens: w.info?.kvPoolTokens ?? null,
         addon_build: w.info?.addonBuild ?? null,
+        pooling: w.info?.pooling ?? null,
         inflight: w.inflightCount,
         ...(await w.status()),
       })),
