@@ -7,7 +7,7 @@ import type { FastifyRequest } from "fastify";
 import type { GenerationStream } from "../router/generation-stream.js";
 import type { GenerationEvent, StartedInfo } from "../engine/types.js";
 import type { RequestMetrics } from "../metrics/request-metrics.js";
-import type { WireFinishReason } from "../openai/chunks.js";
+import type { CompletionIds, WireFinishReason } from "../openai/chunks.js";
 import { ApiError } from "../openai/errors.js";
 
 export type DoneEvent = Extract<GenerationEvent, { type: "done" }>;
@@ -21,6 +21,21 @@ export interface RunningChoice {
   reasoningTokens: number;
   cachedTokens: number;
   finishReason?: WireFinishReason;
+}
+
+/** What an OpenAI-style route's JSON and SSE answers need once its choices are admitted. */
+export interface ChoicesContext<C extends RunningChoice> {
+  req: FastifyRequest;
+  ids: CompletionIds;
+  choices: C[];
+  observer: RequestMetrics;
+  /** The request asked for logprobs. */
+  logprobs: boolean;
+}
+
+/** Ids of a chat or text completion: `prefix` and the request id, as the client sees it. */
+export function completionIds(prefix: string, req: FastifyRequest, model: string): CompletionIds {
+  return { id: `${prefix}-${req.id.replace(/^req-/, "")}`, created: Math.floor(Date.now() / 1000), model };
 }
 
 export function runningChoice(stream: GenerationStream, started: StartedInfo): RunningChoice {

@@ -6,13 +6,13 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import OpenAI from "openai";
-import type { ScriptSegment } from "../../src/models/synthetic/index.js";
 import { scriptedModel, tinyModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
+import { thinkingScript } from "../helpers/scripts.js";
 
 const THOUGHT = "Thinking about the answer.";
 const ANSWER = "Logprobs are real: Grüße!";
-const SCRIPT: ScriptSegment[] = [{ token: "<think>" }, `\n${THOUGHT}\n`, { token: "</think>" }, `\n\n${ANSWER}`];
+const SCRIPT = thinkingScript(THOUGHT, ANSWER);
 
 type TokenLogprob = OpenAI.Chat.Completions.ChatCompletionTokenLogprob;
 

@@ -5,21 +5,14 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import Anthropic from "@anthropic-ai/sdk";
-import { planScript, type ScriptSegment } from "../../src/models/synthetic/index.js";
 import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { postNamedEvents } from "../helpers/sse.js";
 import { waitFor } from "../helpers/stream.js";
+import { ANSWER, ANSWER_TOKENS, PLAN, THINKING_SCRIPT, THOUGHT, TIME_TOOL, WEATHER_CALL, WEATHER_CALL_SCRIPT, WEATHER_TOOL } from "../helpers/scripts.js";
 
 type Params = Anthropic.MessageCreateParamsNonStreaming;
 
-const THINK_CLOSE = 151668;
-const THOUGHT = "The user says hi. A short friendly greeting fits here.";
-const ANSWER = "Hi there! How can I help?";
-const THINKING_SCRIPT: ScriptSegment[] = [{ token: "<think>" }, `\n${THOUGHT}\n`, { token: "</think>" }, `\n\n${ANSWER}`];
-const PLAN = planScript({ segments: THINKING_SCRIPT });
-const REASONING_TOKENS = PLAN.tokens.indexOf(THINK_CLOSE) + 1;
-const ANSWER_TOKENS = PLAN.tokens.length - REASONING_TOKENS - 1;
 const KEY = "test-key";
 const MSG_ID = /^msg_[\w.:-]+$/;
 
@@ -201,28 +194,7 @@ describe("/v1/messages on a scripted thinking model", () => {
   });
 });
 
-const WEATHER_CALL_SCRIPT: ScriptSegment[] = [
-  { token: "<think>" },
-  "\nI will call get_weather.\n",
-  { token: "</think>" },
-  "\n\n",
-  { token: "<tool_call>" },
-  '\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}\n',
-  { token: "</tool_call>" },
-];
-const CALL = { city: "Paris", unit: "celsius" };
-const TOOLS: Anthropic.Tool[] = [
-  {
-    name: "get_weather",
-    description: "Current weather in a city",
-    input_schema: {
-      type: "object",
-      properties: { city: { type: "string" }, unit: { type: "string", enum: ["celsius", "fahrenheit"] } },
-      required: ["city", "unit"],
-    },
-  },
-  { name: "get_time", description: "Current time in a time zone", input_schema: { type: "object", properties: { timezone: { enum: ["UTC", "CET"] } }, required: ["timezone"] } },
-];
+const TOOLS: Anthropic.Tool[] = [WEATHER_TOOL, TIME_TOOL].map(({ name, description, parameters }) => ({ name, description, input_schema: parameters }));
 
 describe("/v1/messages tool use on a scripted model that calls a tool", () => {
   let server: TestServer;
@@ -239,7 +211,7 @@ describe("/v1/messages tool use on a scripted model that calls a tool", () => {
   it("returns a tool_use block with parsed input and stop_reason tool_use", async () => {
     const msg = await client.messages.create(params({ thinking: { type: "disabled" } }));
     expect(msg.stop_reason).toBe("tool_use");
-    expect(msg.content).toEqual([{ type: "tool_use", id: expect.stringMatching(/^toolu_[0-9a-f]{24}$/), name: "get_weather", input: CALL }]);
+    expect(msg.content).toEqual([{ type: "tool_use", id: expect.stringMatching(/^toolu_[0-9a-f]{24}$/), name: "get_weather", input: WEATHER_CALL }]);
   });
 
   it("streams the call as input_json_delta fragments; the final message equals the non-streamed one", async () => {
@@ -258,7 +230,7 @@ describe("/v1/messages tool use on a scripted model that calls a tool", () => {
       .map((e) => e.data["delta"] as { type: string; partial_json: string });
     expect(fragments.length).toBeGreaterThan(0);
     expect(fragments.every((f) => f.type === "input_json_delta")).toBe(true);
-    expect(JSON.parse(fragments.map((f) => f.partial_json).join(""))).toEqual(CALL);
+    expect(JSON.parse(fragments.map((f) => f.partial_json).join(""))).toEqual(WEATHER_CALL);
     expect(events.find((e) => e.event === "message_delta")!.data["delta"]).toEqual({ stop_reason: "tool_use", stop_sequence: null });
   });
 
@@ -279,7 +251,7 @@ describe("/v1/messages tool use on a scripted model that calls a tool", () => {
     const { prompt } = await post("/apply-template", {
       messages: [
         { role: "user", content: "Weather in Paris?" },
-        { role: "assistant", content: null, tool_calls: [{ id: call.id, type: "function", function: { name: "get_weather", arguments: JSON.stringify(CALL) } }] },
+        { role: "assistant", content: null, tool_calls: [{ id: call.id, type: "function", function: { name: "get_weather", arguments: JSON.stringify(WEATHER_CALL) } }] },
         { role: "tool", tool_call_id: call.id, content: "18 degrees, sunny" },
       ],
       tools: TOOLS.map((t) => ({ type: "function", function: { name: t.name, description: t.description, parameters: t.input_schema } })),

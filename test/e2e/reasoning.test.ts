@@ -8,23 +8,10 @@ import pino from "pino";
 import OpenAI from "openai";
 import { ChatOpenAI } from "@langchain/openai";
 import { AIMessageChunk, HumanMessage } from "@langchain/core/messages";
-import { planScript, type ScriptSegment } from "../../src/models/synthetic/index.js";
 import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { collect } from "../helpers/chat.js";
-
-const THINK_OPEN = 151667;
-const THINK_CLOSE = 151668;
-
-const THOUGHT = "The user says hi. A short friendly greeting fits here.";
-const ANSWER = "Hi there! How can I help?";
-/** With thinking on the script is all of this; with thinking off the prompt already holds `</think>\n\n`, so the model goes on with ANSWER. */
-const THINKING_SCRIPT: ScriptSegment[] = [{ token: "<think>" }, `\n${THOUGHT}\n`, { token: "</think>" }, `\n\n${ANSWER}`];
-const PLAN = planScript({ segments: THINKING_SCRIPT });
-/** `<think>`, the thought and `</think>`: the tokens usage must report as reasoning. */
-const REASONING_TOKENS = PLAN.tokens.indexOf(THINK_CLOSE) + 1;
-/** After `</think>` and the blank line. */
-const ANSWER_TOKENS = PLAN.tokens.length - REASONING_TOKENS - 1;
+import { ANSWER, ANSWER_TOKENS, PLAN, REASONING_TOKENS, THINKING_SCRIPT, THOUGHT } from "../helpers/scripts.js";
 
 type Extra = Record<string, unknown>;
 type Message = OpenAI.Chat.Completions.ChatCompletionMessage & { reasoning_content?: string; reasoning?: string };

@@ -8,38 +8,19 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import OpenAI from "openai";
 import { ChatOpenAI } from "@langchain/openai";
 import { AIMessageChunk, HumanMessage, ToolMessage } from "@langchain/core/messages";
-import type { ScriptSegment } from "../../src/models/synthetic/index.js";
 import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { chatPromptTokens, eventOutline } from "../helpers/responses.js";
+import { TIME_TOOL, WEATHER_CALL, WEATHER_CALL_SCRIPT, WEATHER_THOUGHT, WEATHER_TOOL } from "../helpers/scripts.js";
 
 type Create = OpenAI.Responses.ResponseCreateParamsNonStreaming;
 type CreateStream = OpenAI.Responses.ResponseCreateParamsStreaming;
 type Call = OpenAI.Responses.ResponseFunctionToolCall;
 type Event = OpenAI.Responses.ResponseStreamEvent;
 
-const THOUGHT = "The user wants the weather in Paris. I will call get_weather.";
-const CALL = { city: "Paris", unit: "celsius" };
-const SCRIPT: ScriptSegment[] = [
-  { token: "<think>" },
-  `\n${THOUGHT}\n`,
-  { token: "</think>" },
-  "\n\n",
-  { token: "<tool_call>" },
-  '\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}\n',
-  { token: "</tool_call>" },
-];
-
-const WEATHER_PARAMETERS = {
-  type: "object",
-  properties: { city: { type: "string" }, unit: { type: "string", enum: ["celsius", "fahrenheit"] } },
-  required: ["city", "unit"],
-  additionalProperties: false,
-};
-const TIME_PARAMETERS = { type: "object", properties: { timezone: { enum: ["UTC", "CET"] } }, required: ["timezone"] };
 const TOOLS: OpenAI.Responses.FunctionTool[] = [
-  { type: "function", name: "get_weather", description: "Current weather in a city", parameters: WEATHER_PARAMETERS, strict: true },
-  { type: "function", name: "get_time", description: "Current time in a time zone", parameters: TIME_PARAMETERS, strict: false },
+  { type: "function", ...WEATHER_TOOL, strict: true },
+  { type: "function", ...TIME_TOOL, strict: false },
 ];
 /** The same tools as chat sends them, for /apply-template. */
 const CHAT_TOOLS = TOOLS.map(({ name, description, parameters }) => ({ type: "function", function: { name, description, parameters } }));
@@ -49,7 +30,7 @@ describe("/v1/responses function tools on a scripted model", () => {
   let server: TestServer;
   let client: OpenAI;
   beforeAll(async () => {
-    server = await startTestServer(await scriptedModel(SCRIPT));
+    server = await startTestServer(await scriptedModel(WEATHER_CALL_SCRIPT));
     client = new OpenAI({ baseURL: server.baseURL, apiKey: "unused", maxRetries: 0 });
   });
   afterAll(() => server?.stop());
@@ -66,11 +47,11 @@ describe("/v1/responses function tools on a scripted model", () => {
     expect(call).toMatchObject({ type: "function_call", name: "get_weather", status: "completed" });
     expect(call!.id).toMatch(/^fc_/);
     expect(call!.call_id).toMatch(/^call_[0-9a-f]{24}$/);
-    expect(JSON.parse(call!.arguments)).toEqual(CALL);
+    expect(JSON.parse(call!.arguments)).toEqual(WEATHER_CALL);
     expect(res.output_text).toBe("");
     expect(res.tools).toEqual([
-      { type: "function", name: "get_weather", description: "Current weather in a city", parameters: WEATHER_PARAMETERS, strict: true },
-      { type: "function", name: "get_time", description: "Current time in a time zone", parameters: TIME_PARAMETERS, strict: false },
+      { type: "function", name: "get_weather", description: "Current weather in a city", parameters: WEATHER_TOOL.parameters, strict: true },
+      { type: "function", name: "get_time", description: "Current time in a time zone", parameters: TIME_TOOL.parameters, strict: false },
     ]);
   });
 
@@ -91,7 +72,7 @@ describe("/v1/responses function tools on a scripted model", () => {
     const deltas = events.filter((e): e is OpenAI.Responses.ResponseFunctionCallArgumentsDeltaEvent => e.type === "response.function_call_arguments.delta");
     const done = events.find((e): e is OpenAI.Responses.ResponseFunctionCallArgumentsDoneEvent => e.type === "response.function_call_arguments.done")!;
     expect(deltas.map((d) => d.delta).join("")).toBe(done.arguments);
-    expect(JSON.parse(done.arguments)).toEqual(CALL);
+    expect(JSON.parse(done.arguments)).toEqual(WEATHER_CALL);
     const completed = events.at(-1) as OpenAI.Responses.ResponseCompletedEvent;
     expect(callsOf(completed.response)[0]).toMatchObject({ id: added.item.id, arguments: done.arguments, status: "completed" });
   });
@@ -132,7 +113,7 @@ describe("/v1/responses function tools on a scripted model", () => {
         tools: CHAT_TOOLS,
         messages: [
           { role: "user", content: QUESTION },
-          { role: "assistant", content: null, reasoning_content: THOUGHT, tool_calls: [{ id: call.call_id, type: "function", function: { name: call.name, arguments: call.arguments } }] },
+          { role: "assistant", content: null, reasoning_content: WEATHER_THOUGHT, tool_calls: [{ id: call.call_id, type: "function", function: { name: call.name, arguments: call.arguments } }] },
           { role: "tool", tool_call_id: call.call_id, content: RESULT },
         ],
       });
@@ -166,7 +147,7 @@ describe("/v1/responses function tools on a scripted model", () => {
       const msg = await chat().invoke(QUESTION);
       expect(msg.id).toMatch(/^resp_/);
       expect(msg.tool_calls).toHaveLength(1);
-      expect(msg.tool_calls![0]).toMatchObject({ name: "get_weather", args: CALL, type: "tool_call" });
+      expect(msg.tool_calls![0]).toMatchObject({ name: "get_weather", args: WEATHER_CALL, type: "tool_call" });
       expect(msg.tool_calls![0]!.id).toMatch(/^call_/);
     });
 
@@ -181,7 +162,7 @@ describe("/v1/responses function tools on a scripted model", () => {
           tools: CHAT_TOOLS,
           messages: [
             { role: "user", content: QUESTION },
-            { role: "assistant", content: null, reasoning_content: THOUGHT, tool_calls: [{ id: call.id, type: "function", function: { name: call.name, arguments: JSON.stringify(call.args) } }] },
+            { role: "assistant", content: null, reasoning_content: WEATHER_THOUGHT, tool_calls: [{ id: call.id, type: "function", function: { name: call.name, arguments: JSON.stringify(call.args) } }] },
             { role: "tool", tool_call_id: call.id, content: "18 degrees, sunny" },
           ],
         }),
@@ -192,7 +173,7 @@ describe("/v1/responses function tools on a scripted model", () => {
       let merged: AIMessageChunk | undefined;
       for await (const c of await chat().stream(QUESTION)) merged = merged ? merged.concat(c) : c;
       expect(merged!.tool_calls).toHaveLength(1);
-      expect(merged!.tool_calls![0]).toMatchObject({ name: "get_weather", args: CALL });
+      expect(merged!.tool_calls![0]).toMatchObject({ name: "get_weather", args: WEATHER_CALL });
     });
   });
 });

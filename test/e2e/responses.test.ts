@@ -7,28 +7,21 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import OpenAI from "openai";
 import { ChatOpenAI } from "@langchain/openai";
-import { planScript, type ScriptSegment } from "../../src/models/synthetic/index.js";
 import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { chatPromptTokens, eventOutline, postResponsesSse } from "../helpers/responses.js";
 import { openStream, waitFor } from "../helpers/stream.js";
+import { ANSWER, PLAN, REASONING_TOKENS, THINKING_SCRIPT, THOUGHT } from "../helpers/scripts.js";
 
 type Create = OpenAI.Responses.ResponseCreateParamsNonStreaming;
 type CreateStream = OpenAI.Responses.ResponseCreateParamsStreaming;
 type Event = OpenAI.Responses.ResponseStreamEvent;
 
-const THINK_CLOSE = 151668;
-const THOUGHT = "The user says hi. A short friendly greeting fits here.";
-const ANSWER = "Hi there! How can I help?";
-const SCRIPT: ScriptSegment[] = [{ token: "<think>" }, `\n${THOUGHT}\n`, { token: "</think>" }, `\n\n${ANSWER}`];
-const PLAN = planScript({ segments: SCRIPT });
-const REASONING_TOKENS = PLAN.tokens.indexOf(THINK_CLOSE) + 1;
-
 describe("/v1/responses on a scripted model that thinks", () => {
   let server: TestServer;
   let client: OpenAI;
   beforeAll(async () => {
-    server = await startTestServer(await scriptedModel(SCRIPT), { "responses.maxStored": 3 });
+    server = await startTestServer(await scriptedModel(THINKING_SCRIPT), { "responses.maxStored": 3 });
     client = new OpenAI({ baseURL: server.baseURL, apiKey: "unused", maxRetries: 0 });
   });
   afterAll(() => server?.stop());

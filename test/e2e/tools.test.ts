@@ -7,49 +7,17 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import OpenAI from "openai";
 import { ChatOpenAI } from "@langchain/openai";
 import { AIMessage, AIMessageChunk, HumanMessage, ToolMessage } from "@langchain/core/messages";
-import type { ScriptSegment } from "../../src/models/synthetic/index.js";
 import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { collect } from "../helpers/chat.js";
+import { TIME_TOOL, WEATHER_CALL, WEATHER_CALL_SCRIPT, WEATHER_THOUGHT, WEATHER_TOOL } from "../helpers/scripts.js";
 
 type Tool = OpenAI.Chat.ChatCompletionTool;
 type Params = OpenAI.Chat.ChatCompletionCreateParamsNonStreaming;
 type Message = OpenAI.Chat.Completions.ChatCompletionMessage & { reasoning_content?: string };
 
-const THOUGHT = "The user wants the weather in Paris. I will call get_weather.";
-const CALL = { city: "Paris", unit: "celsius" };
-const WEATHER_CALL_SCRIPT: ScriptSegment[] = [
-  { token: "<think>" },
-  `\n${THOUGHT}\n`,
-  { token: "</think>" },
-  "\n\n",
-  { token: "<tool_call>" },
-  '\n{"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}\n',
-  { token: "</tool_call>" },
-];
-
-const getWeather: Tool = {
-  type: "function",
-  function: {
-    name: "get_weather",
-    description: "Current weather in a city",
-    parameters: {
-      type: "object",
-      properties: { city: { type: "string" }, unit: { type: "string", enum: ["celsius", "fahrenheit"] } },
-      required: ["city", "unit"],
-      additionalProperties: false,
-    },
-  },
-};
-/** Its arguments can only be one of two strings, so a call forced against the script stays short. */
-const getTime: Tool = {
-  type: "function",
-  function: {
-    name: "get_time",
-    description: "Current time in a time zone",
-    parameters: { type: "object", properties: { timezone: { enum: ["UTC", "CET"] } }, required: ["timezone"] },
-  },
-};
+const getWeather: Tool = { type: "function", function: WEATHER_TOOL };
+const getTime: Tool = { type: "function", function: TIME_TOOL };
 const TOOLS = [getWeather, getTime];
 const ID = /^call_[0-9a-f]{24}$/;
 
@@ -73,14 +41,14 @@ describe("a scripted model that thinks, then calls one tool", () => {
     expect(call.type).toBe("function");
     expect(call.function.name).toBe("get_weather");
     expect(typeof call.function.arguments).toBe("string");
-    expect(JSON.parse(call.function.arguments)).toEqual(CALL);
+    expect(JSON.parse(call.function.arguments)).toEqual(WEATHER_CALL);
   };
 
   it("parses the call into message.tool_calls, content null, finish_reason tool_calls, reasoning apart", async () => {
     const { res, message } = await ask();
     expectWeatherCall(message);
     expect(message.content).toBeNull();
-    expect(message.reasoning_content).toBe(THOUGHT);
+    expect(message.reasoning_content).toBe(WEATHER_THOUGHT);
     expect(res.choices[0]!.finish_reason).toBe("tool_calls");
   });
 
@@ -95,7 +63,7 @@ describe("a scripted model that thinks, then calls one tool", () => {
     const out = await collect(
       await client.chat.completions.create({ model: server.modelId, messages: [{ role: "user", content: "Weather in Paris?" }], tools: TOOLS, stream: true }),
     );
-    expect(out.reasoning).toBe(THOUGHT);
+    expect(out.reasoning).toBe(WEATHER_THOUGHT);
     expect(out.content).toBe("");
     const [first, ...rest] = out.toolCallDeltas;
     expect(first).toMatchObject({ index: 0, type: "function", function: { name: "get_weather", arguments: "" } });
@@ -109,7 +77,7 @@ describe("a scripted model that thinks, then calls one tool", () => {
     }
     expect(out.toolCalls).toHaveLength(1);
     expect(out.toolCalls[0]!.name).toBe("get_weather");
-    expect(JSON.parse(out.toolCalls[0]!.arguments)).toEqual(CALL);
+    expect(JSON.parse(out.toolCalls[0]!.arguments)).toEqual(WEATHER_CALL);
     expect(out.finishReason).toBe("tool_calls");
   });
 
@@ -122,7 +90,7 @@ describe("a scripted model that thinks, then calls one tool", () => {
     const { res, message } = await ask({ tool_choice: toolChoice as Params["tool_choice"], enable_thinking: thinking });
     expectWeatherCall(message);
     expect(res.choices[0]!.finish_reason).toBe("tool_calls");
-    if (thinking) expect(message.reasoning_content).toBe(THOUGHT);
+    if (thinking) expect(message.reasoning_content).toBe(WEATHER_THOUGHT);
   });
 
   it.each([
@@ -137,7 +105,7 @@ describe("a scripted model that thinks, then calls one tool", () => {
     const args = JSON.parse(call.function.arguments) as Record<string, unknown>;
     expect(Object.keys(args)).toEqual(["timezone"]);
     expect(["UTC", "CET"]).toContain(args["timezone"]);
-    if (thinking) expect(message.reasoning_content).toBe(THOUGHT);
+    if (thinking) expect(message.reasoning_content).toBe(WEATHER_THOUGHT);
   });
 
   it("tool_choice none: the tools are shown to the model but its output stays text", async () => {
@@ -201,10 +169,10 @@ describe("a scripted model that thinks, then calls one tool", () => {
     it("bindTools + invoke gives tool_calls with parsed args, and the reasoning", async () => {
       const msg = await chat().bindTools(TOOLS).invoke("Weather in Paris?");
       expect(msg.tool_calls).toHaveLength(1);
-      expect(msg.tool_calls![0]).toMatchObject({ name: "get_weather", args: CALL, type: "tool_call" });
+      expect(msg.tool_calls![0]).toMatchObject({ name: "get_weather", args: WEATHER_CALL, type: "tool_call" });
       expect(msg.tool_calls![0]!.id).toMatch(ID);
       expect(msg.invalid_tool_calls ?? []).toEqual([]);
-      expect(msg.additional_kwargs.reasoning_content).toBe(THOUGHT);
+      expect(msg.additional_kwargs.reasoning_content).toBe(WEATHER_THOUGHT);
       expect(msg.response_metadata.finish_reason).toBe("tool_calls");
     });
 
@@ -212,7 +180,7 @@ describe("a scripted model that thinks, then calls one tool", () => {
       let merged: AIMessageChunk | undefined;
       for await (const c of await chat().bindTools(TOOLS).stream("Weather in Paris?")) merged = merged ? merged.concat(c) : c;
       expect(merged!.tool_calls).toHaveLength(1);
-      expect(merged!.tool_calls![0]).toMatchObject({ name: "get_weather", args: CALL });
+      expect(merged!.tool_calls![0]).toMatchObject({ name: "get_weather", args: WEATHER_CALL });
       expect(merged!.tool_call_chunks![0]!.name).toBe("get_weather");
     });
 
@@ -225,7 +193,7 @@ describe("a scripted model that thinks, then calls one tool", () => {
 
     it("withStructuredOutput via function calling returns the parsed arguments", async () => {
       const structured = chat().withStructuredOutput(getWeather.function.parameters!, { name: "get_weather", method: "functionCalling" });
-      expect(await structured.invoke("Weather in Paris?")).toEqual(CALL);
+      expect(await structured.invoke("Weather in Paris?")).toEqual(WEATHER_CALL);
     });
 
     it("sends the tool result back (ToolMessage) and gets an answer", async () => {

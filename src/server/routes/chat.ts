@@ -1,22 +1,15 @@
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync, FastifyReply } from "fastify";
 import type { ServerDeps } from "../app.js";
 import { ChatCompletionRequest } from "../../openai/schema.js";
 import { normalizeChatRequest, responseOptions, unknownFields, type ResponseOptions } from "../../openai/normalize.js";
 import { admitChoices, choiceRequests } from "../admission.js";
-import { chatLogprobs, chunk, completion, usage, usageChunk, type ChatDelta, type CompletionIds } from "../../openai/chunks.js";
+import { chatLogprobs, chunk, completion, usage, usageChunk, type ChatDelta } from "../../openai/chunks.js";
 import { ChoiceAssembler } from "../../openai/assembler.js";
 import type { StartedInfo, TokenLogprob } from "../../engine/types.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
-import { collectChoices, interleaveChoices, recordFinished, runningChoice, type DoneEvent, type RunningChoice } from "../choices.js";
+import { collectChoices, completionIds, interleaveChoices, recordFinished, runningChoice, type ChoicesContext, type DoneEvent, type RunningChoice } from "../choices.js";
 
-interface RequestContext {
-  req: FastifyRequest;
-  ids: CompletionIds;
-  choices: Choice[];
-  observer: RequestMetrics;
-  /** logprobs: true was asked for. */
-  logprobs: boolean;
-}
+type RequestContext = ChoicesContext<Choice>;
 
 interface Choice extends RunningChoice {
   assembler: ChoiceAssembler;
@@ -44,8 +37,7 @@ export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry
       }));
       observer.accepted(choices[0]!.started.promptTokens);
       req.summary = observer.summary;
-      const ids: CompletionIds = { id: `chatcmpl-${req.id.replace(/^req-/, "")}`, created: Math.floor(Date.now() / 1000), model: worker.id };
-      const ctx: RequestContext = { req, ids, choices, observer, logprobs: base.logprobs !== undefined };
+      const ctx: RequestContext = { req, ids: completionIds("chatcmpl", req, worker.id), choices, observer, logprobs: base.logprobs !== undefined };
       return body.stream ? streamChat(ctx, reply, body.stream_options?.include_usage === true) : collectChat(ctx);
     },
   );

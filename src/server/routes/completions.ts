@@ -3,18 +3,18 @@
  * scheduler as chat, without a chat template and without reasoning parsing. Choice index =
  * prompt index × n + i, as OpenAI and vLLM number them.
  */
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync, FastifyReply } from "fastify";
 import type { ServerDeps } from "../app.js";
 import type { ModelWorker } from "../../router/model-worker.js";
 import { CompletionRequest } from "../../openai/schema.js";
 import { completionPrompts, KNOWN_COMPLETION_FIELDS, normalizeCompletionRequest, unknownFields } from "../../openai/normalize.js";
 import { invalidRequest } from "../../openai/errors.js";
-import { usage, type CompletionIds } from "../../openai/chunks.js";
+import { usage } from "../../openai/chunks.js";
 import { legacyLogprobs, textCompletion, textCompletionChunk, textCompletionUsageChunk, type CompletionChoice } from "../../openai/completions.js";
 import type { TokenLogprob } from "../../engine/types.js";
 import { admitChoices, choiceRequests, type AdmittedChoice } from "../admission.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
-import { collectChoices, interleaveChoices, recordFinished, runningChoice, type RunningChoice } from "../choices.js";
+import { collectChoices, completionIds, interleaveChoices, recordFinished, runningChoice, type ChoicesContext, type RunningChoice } from "../choices.js";
 
 interface Choice extends RunningChoice {
   /** The first choice of its prompt: its prompt tokens count in usage. */
@@ -26,14 +26,7 @@ interface Choice extends RunningChoice {
   tokenOffset: number;
 }
 
-interface RequestContext {
-  req: FastifyRequest;
-  ids: CompletionIds;
-  choices: Choice[];
-  observer: RequestMetrics;
-  /** `logprobs` was given (0–5). */
-  logprobs: boolean;
-}
+type RequestContext = ChoicesContext<Choice>;
 
 export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry, config, metrics }) => {
   app.post<{ Body: CompletionRequest }>("/v1/completions", { schema: { body: CompletionRequest }, sse: "manual" }, async (req, reply) => {
@@ -62,8 +55,7 @@ export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { re
     // One prompt-length observation per prompt, not per choice.
     for (const c of choices) if (c.firstOfPrompt) observer.accepted(c.started.promptTokens);
     req.summary = observer.summary;
-    const ids: CompletionIds = { id: `cmpl-${req.id.replace(/^req-/, "")}`, created: Math.floor(Date.now() / 1000), model: worker.id };
-    const ctx: RequestContext = { req, ids, choices, observer, logprobs: base.logprobs !== undefined };
+    const ctx: RequestContext = { req, ids: completionIds("cmpl", req, worker.id), choices, observer, logprobs: base.logprobs !== undefined };
     return body.stream ? streamCompletions(ctx, reply, body.stream_options?.include_usage === true) : collectCompletions(ctx);
   });
 };
