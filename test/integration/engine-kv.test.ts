@@ -7,7 +7,6 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import OpenAI from "openai";
 import { scriptedModel } from "../helpers/models.js";
-import type { WeightType } from "../../src/models/synthetic/index.js";
 import { engineIdle, engineModel, startTestServer, type TestServer } from "../helpers/server.js";
 import { scrape, delta } from "../helpers/prometheus.js";
 
@@ -18,8 +17,8 @@ const SYSTEM = "You are a careful assistant. " + rules(60);
 const OTHER_SYSTEM = "You are a terse assistant. " + rules(50);
 
 /** A server on the looping scripted model, with this test file's settings on top of the helper's. */
-async function startKvServer(set: Record<string, unknown>, quant: WeightType = "q8_0"): Promise<{ server: TestServer; client: OpenAI }> {
-  const server = await startTestServer(await scriptedModel([SCRIPT], { loop: true, quant }), set);
+async function startKvServer(set: Record<string, unknown>): Promise<{ server: TestServer; client: OpenAI }> {
+  const server = await startTestServer(await scriptedModel([SCRIPT], { loop: true }), set);
   return { server, client: new OpenAI({ baseURL: server.baseURL, apiKey: "unused", maxRetries: 0 }) };
 }
 
@@ -161,10 +160,7 @@ describe("eight 1k-token requests in an 8k unified pool", () => {
       "model.contextSize": 8192,
       "model.kvPoolTokens": 8192,
       "model.prefillChunk": 128,
-      // f16 weights: with q8_0 weights, several long prompts in one batch get wrong first tokens
-      // on an AMX-capable CPU, with the prebuilt addon as with ours (f16 and q4_0 are right):
-      // a ggml kernel fault, not the KV pool's, and not what this test is about.
-    }, "f16"));
+    }));
   });
   afterAll(() => server?.stop());
 
