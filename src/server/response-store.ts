@@ -43,14 +43,20 @@ DELETE FROM responses WHERE id IN (
 )`;
 
 export class ResponseStore {
+  #trimmed = false;
+
   constructor(
     private readonly db: StoreDb,
     private readonly maxEntries: number,
     private readonly maxBytes: number,
   ) {}
 
+  /** The first use also applies the bounds to what an earlier run, maybe with larger ones, left. */
   get #open(): Database.Database {
-    return this.db.open(SCHEMA);
+    const db = this.db.open(SCHEMA);
+    if (!this.#trimmed) db.prepare(EVICT).run(this.maxEntries, this.maxBytes);
+    this.#trimmed = true;
+    return db;
   }
 
   get(id: string): StoredResponse | undefined {

@@ -77,4 +77,12 @@ describe("ResponseStore", () => {
     store.put(entry("c"));
     expect([store.get("a"), store.get("b"), store.get("c")].map((e) => e?.response.id)).toEqual(["a", undefined, "c"]);
   });
+
+  it("applies smaller bounds to what an earlier run left, on first use", () => {
+    const before = new ResponseStore(db, 3, 1e9);
+    for (const id of ["a", "b", "c"]) before.put(entry(id));
+    before.get("a");
+    const after = new ResponseStore(db, 2, 1e9);
+    expect([after.get("b"), after.get("c"), after.get("a")].map((e) => e?.response.id)).toEqual([undefined, "c", "a"]);
+  });
 });
