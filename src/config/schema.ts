@@ -130,7 +130,7 @@ export const ConfigSchema = Type.Object(
     ),
     responses: Type.Object(
       {
-        /** Stored /v1/responses kept in memory for GET and previous_response_id; the least recently used go first. 0 = none kept. */
+        /** Stored /v1/responses kept in the SQLite store for GET and previous_response_id; the least recently used go first. 0 = none kept. */
         maxStored: Type.Integer({ minimum: 0 }),
         /** Size bound of the stored responses (their conversations counted whole), in MiB. */
         maxStoredMB: Type.Number({ minimum: 0 }),

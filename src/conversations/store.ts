@@ -1,12 +1,7 @@
-/**
- * The playground's conversations in one SQLite file (better-sqlite3, WAL). The file and its
- * folder are created on first use, so a server whose page nobody opens never writes to disk.
- */
-import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+/** The playground's conversations, in the server's embedded store (src/store/db.ts). */
+import type Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
-import type { Config } from "../config/schema.js";
+import type { StoreDb } from "../store/db.js";
 import type { Conversation, ConversationItem, ItemInput, Page } from "../openai/conversation-schema.js";
 
 const SCHEMA = `
@@ -49,12 +44,6 @@ const NEXT_TOUCH = "(SELECT COALESCE(MAX(touched), 0) + 1 FROM conversations)";
 const newId = (prefix: string) => `${prefix}_${randomBytes(24).toString("hex")}`;
 const now = () => Math.floor(Date.now() / 1000);
 
-/** `server.dataDir`, or `data/` beside `model.dir`. */
-export function conversationsFile(config: Config): string {
-  const dir = config.server.dataDir || join(dirname(resolve(config.model.dir)), "data");
-  return join(dir, "conversations.sqlite");
-}
-
 function toConversation(row: ConversationRow): Conversation {
   return { id: row.id, object: "conversation", created_at: row.created_at, updated_at: row.updated_at, metadata: JSON.parse(row.metadata) };
 }
@@ -82,23 +71,10 @@ export function page<T extends { id: string }>(rows: T[], limit: number): Page<T
 }
 
 export class ConversationStore {
-  #db: Database.Database | null = null;
-
-  constructor(readonly file: string) {}
+  constructor(private readonly db: StoreDb) {}
 
   get #open(): Database.Database {
-    if (this.#db) return this.#db;
-    mkdirSync(dirname(this.file), { recursive: true });
-    const db = new Database(this.file);
-    db.pragma("journal_mode = WAL");
-    db.pragma("foreign_keys = ON");
-    db.exec(SCHEMA);
-    return (this.#db = db);
-  }
-
-  close(): void {
-    this.#db?.close();
-    this.#db = null;
+    return this.db.open(SCHEMA);
   }
 
   create(metadata: Record<string, string>, items: ItemInput[]): Conversation {

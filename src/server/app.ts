@@ -29,12 +29,18 @@ import { uiRoutes } from "./routes/ui.js";
 import { embeddingRoutes } from "./routes/embeddings.js";
 import type { Metrics } from "../metrics/definitions.js";
 import type { RequestSummary } from "../metrics/request-metrics.js";
+import { StoreDb, storeFile } from "../store/db.js";
 
 export interface ServerDeps {
   config: Config;
   logger: Logger;
   registry: ModelRegistry;
   metrics: Metrics;
+}
+
+/** For the routes that keep data: the server's one embedded store. */
+export interface StoreDeps extends ServerDeps {
+  db: StoreDb;
 }
 
 declare module "fastify" {
@@ -92,6 +98,9 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     reply.code(404).send(e.toBody());
   });
 
+  const db = new StoreDb(storeFile(deps.config));
+  app.addHook("onClose", async () => db.close());
+
   await app.register(serverGuards, deps);
   await app.register(healthRoutes, deps);
   await app.register(modelRoutes, deps);
@@ -100,10 +109,10 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
   await app.register(engineRoutes, deps);
   await app.register(metricsRoutes, deps);
   await app.register(tokenizeRoutes, deps);
-  await app.register(responsesRoutes, deps);
+  await app.register(responsesRoutes, { ...deps, db });
   await app.register(messagesRoutes, deps);
   await app.register(propsRoutes, deps);
-  await app.register(conversationRoutes, deps);
+  await app.register(conversationRoutes, { ...deps, db });
   if (deps.config.server.ui) await app.register(uiRoutes, deps);
   await app.register(embeddingRoutes, deps);
   return app;

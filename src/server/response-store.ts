@@ -1,11 +1,14 @@
 /**
- * Stored /v1/responses (store: true), in memory and bounded by count (`responses.maxStored`) and
- * by size (`responses.maxStoredMB`): the least recently used response is dropped first. Each
- * entry keeps the conversation that led to the response, so previous_response_id can continue
- * it without the client resending it.
+ * Stored /v1/responses (store: true), in the server's embedded store (src/store/db.ts), so they
+ * outlive a restart. Bounded by count (`responses.maxStored`) and by size (`responses.maxStoredMB`):
+ * the least recently used response is dropped first, so the file cannot grow without limit. Each
+ * entry keeps the conversation that led to the response, so previous_response_id can continue it
+ * without the client resending it.
  */
+import type Database from "better-sqlite3";
 import type { InputItem } from "../openai/responses-schema.js";
 import type { ResponseObject } from "../openai/responses.js";
+import type { StoreDb } from "../store/db.js";
 
 export interface StoredResponse {
   response: ResponseObject;
@@ -13,22 +16,52 @@ export interface StoredResponse {
   conversation: InputItem[];
 }
 
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS responses (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  -- Rises on every put and get: the lowest is the least recently used.
+  used INTEGER NOT NULL,
+  body TEXT NOT NULL,
+  bytes INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS responses_by_use ON responses (used);
+`;
+
+const NEXT_USE = "(SELECT COALESCE(MAX(used), 0) + 1 FROM responses)";
+
+/**
+ * Counted from the most recently used down, the first row past either bound and every older one:
+ * the same rows as dropping the least recently used until both bounds hold.
+ */
+const EVICT = `
+DELETE FROM responses WHERE id IN (
+  SELECT id FROM (
+    SELECT id, ROW_NUMBER() OVER newest AS n, SUM(bytes) OVER newest AS total
+    FROM responses WINDOW newest AS (ORDER BY used DESC)
+  ) WHERE n > ? OR total > ?
+)`;
+
 export class ResponseStore {
-  /** Map order is use order: the first key is the least recently used. */
-  private readonly entries = new Map<string, { entry: StoredResponse; bytes: number }>();
-  private bytes = 0;
+  #trimmed = false;
 
   constructor(
+    private readonly db: StoreDb,
     private readonly maxEntries: number,
     private readonly maxBytes: number,
   ) {}
 
+  /** The first use also applies the bounds to what an earlier run, maybe with larger ones, left. */
+  get #open(): Database.Database {
+    const db = this.db.open(SCHEMA);
+    if (!this.#trimmed) db.prepare(EVICT).run(this.maxEntries, this.maxBytes);
+    this.#trimmed = true;
+    return db;
+  }
+
   get(id: string): StoredResponse | undefined {
-    const held = this.entries.get(id);
-    if (!held) return undefined;
-    this.entries.delete(id);
-    this.entries.set(id, held);
-    return held.entry;
+    const row = this.#open.prepare(`UPDATE responses SET used = ${NEXT_USE} WHERE id = ? RETURNING body`).get(id) as { body: string } | undefined;
+    return row && (JSON.parse(row.body) as StoredResponse);
   }
 
   /**
@@ -37,21 +70,18 @@ export class ResponseStore {
    * bound; an entry larger than the whole budget is not kept.
    */
   put(entry: StoredResponse): void {
-    const bytes = Buffer.byteLength(JSON.stringify(entry));
+    const body = JSON.stringify(entry);
+    const bytes = Buffer.byteLength(body);
     if (this.maxEntries === 0 || bytes > this.maxBytes) return;
-    this.delete(entry.response.id);
-    this.entries.set(entry.response.id, { entry, bytes });
-    this.bytes += bytes;
-    for (const oldest of this.entries.keys()) {
-      if (this.entries.size <= this.maxEntries && this.bytes <= this.maxBytes) break;
-      this.delete(oldest);
-    }
+    const db = this.#open;
+    db.transaction(() => {
+      db.prepare("DELETE FROM responses WHERE id = ?").run(entry.response.id);
+      db.prepare(`INSERT INTO responses (id, used, body, bytes) VALUES (?, ${NEXT_USE}, ?, ?)`).run(entry.response.id, body, bytes);
+      db.prepare(EVICT).run(this.maxEntries, this.maxBytes);
+    })();
   }
 
   delete(id: string): boolean {
-    const held = this.entries.get(id);
-    if (!held) return false;
-    this.bytes -= held.bytes;
-    return this.entries.delete(id);
+    return this.#open.prepare("DELETE FROM responses WHERE id = ?").run(id).changes > 0;
   }
 }

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { tinyModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
-import { conversationsFile } from "../../src/conversations/store.js";
+import { storeFile } from "../../src/store/db.js";
 import { loadConfig } from "../../src/config/load.js";
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -228,8 +228,8 @@ describe("conversations with API keys, and the page switched off", () => {
 
 describe("where the database lives", () => {
   it("server.dataDir, or data/ beside model.dir", () => {
-    expect(conversationsFile(loadConfig({ set: { "model.dir": "/srv/edge/models" } }, {}))).toBe("/srv/edge/data/conversations.sqlite");
-    expect(conversationsFile(loadConfig({ set: { "server.dataDir": "/var/lib/edgellm" } }, {}))).toBe("/var/lib/edgellm/conversations.sqlite");
-    expect(conversationsFile(loadConfig({}, { EDGELLM_SERVER_DATA_DIR: "/tmp/d" }))).toBe("/tmp/d/conversations.sqlite");
+    expect(storeFile(loadConfig({ set: { "model.dir": "/srv/edge/models" } }, {}))).toBe("/srv/edge/data/conversations.sqlite");
+    expect(storeFile(loadConfig({ set: { "server.dataDir": "/var/lib/edgellm" } }, {}))).toBe("/var/lib/edgellm/conversations.sqlite");
+    expect(storeFile(loadConfig({}, { EDGELLM_SERVER_DATA_DIR: "/tmp/d" }))).toBe("/tmp/d/conversations.sqlite");
   });
 });

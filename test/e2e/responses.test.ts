@@ -1,10 +1,13 @@
 /**
  * POST /v1/responses end to end on a scripted model that thinks, then answers: output items and
  * output_text exact, OpenAI's streaming events as the openai SDK and raw SSE see them, the store
- * (GET, DELETE, previous_response_id with evidence of the prompt the model was given), errors,
- * and LangChain's ChatOpenAI with useResponsesApi.
+ * (GET, DELETE, previous_response_id with evidence of the prompt the model was given, all across a
+ * restart of the server), errors, and LangChain's ChatOpenAI with useResponsesApi.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import OpenAI from "openai";
 import { ChatOpenAI } from "@langchain/openai";
 import { scriptedModel } from "../helpers/models.js";
@@ -260,6 +263,50 @@ describe("/v1/responses on a scripted model that thinks", () => {
       expect(text).toBe(ANSWER);
       expect(chunks).toBeGreaterThan(1);
     });
+  });
+});
+
+describe("stored /v1/responses across a restart of the server", () => {
+  let dataDir: string;
+  let server: TestServer;
+  let model: string;
+  const clientOf = (s: TestServer) => new OpenAI({ baseURL: s.baseURL, apiKey: "unused", maxRetries: 0 });
+  const raw = async (id: string) => {
+    const res = await fetch(`${server.baseURL}/responses/${id}`);
+    return { status: res.status, body: await res.json() };
+  };
+  beforeAll(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "edgellm-resp-"));
+    model = await scriptedModel(THINKING_SCRIPT);
+    server = await startTestServer(model, { "server.dataDir": dataDir });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("GET returns the same response after the restart and previous_response_id continues it; store:false kept nothing", async () => {
+    const first = await clientOf(server).responses.create({ model: server.modelId, input: "hi", instructions: "Be brief." });
+    const unstored = await clientOf(server).responses.create({ model: server.modelId, input: "hi", store: false });
+    const before = await raw(first.id);
+    expect(before.status).toBe(200);
+    await server.stop();
+    server = await startTestServer(model, { "server.dataDir": dataDir });
+
+    expect(await raw(first.id)).toEqual(before);
+    expect((await raw(unstored.id)).status).toBe(404);
+    const second = await clientOf(server).responses.create({ model: server.modelId, input: "And how are you?", previous_response_id: first.id });
+    expect(second.previous_response_id).toBe(first.id);
+    expect(second.output_text).toBe(ANSWER);
+    const conversation = [
+      { role: "user", content: "hi" },
+      { role: "assistant", content: ANSWER, reasoning_content: THOUGHT },
+      { role: "user", content: "And how are you?" },
+    ];
+    expect(second.usage!.input_tokens).toBe(await chatPromptTokens(server, { messages: conversation }));
+    const del = await fetch(`${server.baseURL}/responses/${first.id}`, { method: "DELETE" });
+    expect(del.status).toBe(200);
+    expect((await raw(first.id)).status).toBe(404);
   });
 });
 

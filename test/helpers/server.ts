@@ -1,5 +1,8 @@
 /** Starts the real server (Fastify + a real worker process) on a free port for end-to-end tests. */
 import pino, { type Logger } from "pino";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.js";
 import { start, type Running } from "../../src/main.js";
 import type { EngineStatus } from "../../src/engine/types.js";
@@ -13,10 +16,26 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** `logger` defaults to a silent one; pass a pino logger over a capture stream to read the logs. */
+/**
+ * `logger` defaults to a silent one; pass a pino logger over a capture stream to read the logs.
+ * Without a `server.dataDir`, the server stores into a temp folder of its own, removed when it
+ * stops: servers of parallel test files must not share (and evict from) one store.
+ */
 export async function startTestServer(modelPath: string, set: Record<string, unknown> = {}, logger: Logger = pino({ level: "silent" })): Promise<TestServer> {
+  const ownDataDir = "server.dataDir" in set ? null : mkdtempSync(join(tmpdir(), "edgellm-data-"));
   const config = loadConfig(
-    { set: { "model.source": modelPath, "server.port": 0, "model.contextSize": 1024, "model.sequences": 2, "model.threads": 1, "log.level": "silent", ...set } },
+    {
+      set: {
+        "model.source": modelPath,
+        "server.port": 0,
+        "model.contextSize": 1024,
+        "model.sequences": 2,
+        "model.threads": 1,
+        "log.level": "silent",
+        ...(ownDataDir && { "server.dataDir": ownDataDir }),
+        ...set,
+      },
+    },
     {},
   );
   let fatal: number | null = null;
@@ -29,7 +48,11 @@ export async function startTestServer(modelPath: string, set: Record<string, unk
   const address = running.app.server.address();
   if (!address || typeof address === "string") throw new Error("server has no TCP address");
   const url = `http://127.0.0.1:${address.port}`;
-  return { url, baseURL: `${url}/v1`, modelId: worker.id, running, stop: () => running.stop() };
+  const stop = async () => {
+    await running.stop();
+    if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
+  };
+  return { url, baseURL: `${url}/v1`, modelId: worker.id, running, stop };
 }
 
 /** The served model's entry in GET /v1/engine. */

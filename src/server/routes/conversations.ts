@@ -4,9 +4,9 @@
  * the page needs beyond it: listing the conversations and exporting one with all its items.
  */
 import type { FastifyPluginAsync } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { StoreDeps } from "../app.js";
 import { ApiError } from "../../openai/errors.js";
-import { ConversationStore, conversationsFile, page, type ListOptions } from "../../conversations/store.js";
+import { ConversationStore, page, type ListOptions } from "../../conversations/store.js";
 import { AddItems, CreateConversation, ListQuery, UpdateConversation } from "../../openai/conversation-schema.js";
 
 const conversationNotFound = (id: string) =>
@@ -26,9 +26,8 @@ const listOptions = (q: ListQuery): ListOptions => ({ limit: Number(q.limit ?? 2
 type Params = { id: string };
 type ItemParams = Params & { item_id: string };
 
-export const conversationRoutes: FastifyPluginAsync<ServerDeps> = async (app, { config }) => {
-  const store = new ConversationStore(conversationsFile(config));
-  app.addHook("onClose", async () => store.close());
+export const conversationRoutes: FastifyPluginAsync<StoreDeps> = async (app, { db }) => {
+  const store = new ConversationStore(db);
 
   app.get<{ Querystring: ListQuery }>("/v1/conversations", { schema: { querystring: ListQuery } }, async (req) => store.list(listOptions(req.query)));
 

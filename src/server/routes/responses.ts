@@ -4,7 +4,7 @@
  * items, JSON or SSE with OpenAI's event names. GET and DELETE /v1/responses/{id} read the store.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { StoreDeps } from "../app.js";
 import { ResponsesRequest, type InputItem } from "../../openai/responses-schema.js";
 import { asResponsesError, inputItems, toChatRequest } from "../../openai/responses-input.js";
 import {
@@ -49,8 +49,8 @@ interface Run {
   store: ResponseStore | undefined;
 }
 
-export const responsesRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry, config, metrics }) => {
-  const store = new ResponseStore(config.responses.maxStored, config.responses.maxStoredMB * 1024 * 1024);
+export const responsesRoutes: FastifyPluginAsync<StoreDeps> = async (app, { registry, config, metrics, db }) => {
+  const store = new ResponseStore(db, config.responses.maxStored, config.responses.maxStoredMB * 1024 * 1024);
 
   /** Everything that can be refused, decided before a header is sent. */
   async function start(req: FastifyRequest<{ Body: ResponsesRequest }>, reply: FastifyReply): Promise<Run> {
