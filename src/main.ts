@@ -55,7 +55,7 @@ export async function start(config: Config, logger: Logger, onFatal: (code: numb
   const registry = new ModelRegistry();
   const worker = new ModelWorker(
     id,
-    { modelPath: model.path, modelId: id, model: config.model, generation: config.generation, limits: config.limits, logLevel: config.log.level },
+    { modelPath: model.path, modelId: id, model: config.model, generation: config.generation, limits: config.limits },
     logger,
     { requestTimeoutMs: config.limits.requestTimeoutMs },
   );

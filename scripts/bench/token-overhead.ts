@@ -145,7 +145,7 @@ async function runChild(spec: string): Promise<void> {
   };
   const config = loadConfig({ set }, {});
   const engine = await Engine.load(
-    { modelPath: path, modelId: basename(path, ".gguf"), model: config.model, generation: config.generation, limits: config.limits, logLevel: "silent" },
+    { modelPath: path, modelId: basename(path, ".gguf"), model: config.model, generation: config.generation, limits: config.limits },
     (level, msg) => {
       if (level === "error") process.stderr.write(`engine: ${msg}\n`);
     },

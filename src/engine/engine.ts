@@ -328,7 +328,6 @@ export class Engine {
       promptTokens: prompt.length,
       thinking,
       startsInReasoning,
-      maxTokens,
     };
     return { task, info };
   }

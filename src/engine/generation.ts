@@ -208,7 +208,6 @@ export class Generation implements SlotTask {
       timings: {
         queueMs: admitted - enqueued,
         prefillMs: (firstToken || now) - admitted,
-        decodeMs: firstToken ? now - firstToken : 0,
       },
     });
   }

@@ -87,13 +87,11 @@ export interface StartedInfo {
   thinking: boolean;
   /** The prompt itself ended inside an open `<think>` block. */
   startsInReasoning: boolean;
-  maxTokens: number;
 }
 
 export interface Timings {
   queueMs: number;
   prefillMs: number;
-  decodeMs: number;
 }
 
 /** A token as logprobs show it: its text and that text's UTF-8 bytes. */

@@ -24,7 +24,7 @@ export interface ResolvedModel {
 export const modelIdFromPath = (file: string) => path.basename(file).replace(/\.gguf$/i, "");
 
 /** Checks the file exists, is readable and starts with the GGUF magic, so a bad file never reaches the native loader. */
-export function checkGgufFile(file: string): void {
+function checkGgufFile(file: string): void {
   let size: number;
   try {
     const st = statSync(file);

@@ -76,12 +76,6 @@ export const contextLengthExceeded = (contextSize: number, promptTokens: number,
 export const modelNotFound = (model: string) =>
   new ApiError(404, "not_found_error", `The model '${model}' does not exist`, { param: "model", code: "model_not_found" });
 
-export const modelLoading = () =>
-  new ApiError(503, "service_unavailable_error", "The model is still loading, retry shortly", {
-    code: "model_loading",
-    headers: { "retry-after": "5" },
-  });
-
 /** The client hung up before its answer: nobody reads this, and it is not a server error. */
 export const clientClosed = () =>
   new ApiError(499, "invalid_request_error", "The client closed the request", { code: "client_closed_request" });

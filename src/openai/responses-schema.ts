@@ -46,7 +46,6 @@ const Tool = Type.Object(
   },
   { additionalProperties: true, description: "a tool {type: 'function', name, parameters}" },
 );
-export type ResponsesTool = Static<typeof Tool>;
 
 const ToolChoice = Type.Union(
   [

@@ -4,12 +4,9 @@
  */
 import Fastify, { LogController, type FastifyInstance } from "fastify";
 import { fastifySSE } from "@fastify/sse";
-import type { Logger } from "pino";
 import { randomUUID } from "node:crypto";
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import type { Config } from "../config/schema.js";
-import type { ModelRegistry } from "../router/registry.js";
 import { ApiError, invalidRequest } from "../openai/errors.js";
 import { errorHandler } from "./error-handler.js";
 import { validationToApiError } from "./validation.js";
@@ -27,21 +24,9 @@ import { conversationRoutes } from "./routes/conversations.js";
 import { propsRoutes } from "./routes/props.js";
 import { uiRoutes } from "./routes/ui.js";
 import { embeddingRoutes } from "./routes/embeddings.js";
-import type { Metrics } from "../metrics/definitions.js";
 import type { RequestSummary } from "../metrics/request-metrics.js";
 import { StoreDb, storeFile } from "../store/db.js";
-
-export interface ServerDeps {
-  config: Config;
-  logger: Logger;
-  registry: ModelRegistry;
-  metrics: Metrics;
-}
-
-/** For the routes that keep data: the server's one embedded store. */
-export interface StoreDeps extends ServerDeps {
-  db: StoreDb;
-}
+import type { ServerDeps } from "./deps.js";
 
 declare module "fastify" {
   interface FastifyRequest {

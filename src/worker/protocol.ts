@@ -18,7 +18,6 @@ export interface WorkerInit {
   model: Config["model"];
   generation: Config["generation"];
   limits: Config["limits"];
-  logLevel: Config["log"]["level"];
 }
 
 export type MainToWorker =

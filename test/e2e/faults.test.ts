@@ -99,7 +99,7 @@ describe("restart backoff", () => {
     const options = { backoffMs: { initial: 100, max: 250 }, stableAfterMs: 60_000 };
     const worker = new ModelWorker(
       "tiny",
-      { modelPath, modelId: "tiny", model: config.model, generation: config.generation, limits: config.limits, logLevel: "silent" },
+      { modelPath, modelId: "tiny", model: config.model, generation: config.generation, limits: config.limits },
       pino({ level: "info" }, sink),
       options,
     );
@@ -133,7 +133,7 @@ describe("a restart that cannot load", () => {
     const { delays, sink } = restartDelaySink();
     const worker = new ModelWorker(
       "m",
-      { modelPath: file, modelId: "m", model: config.model, generation: config.generation, limits: config.limits, logLevel: "silent" },
+      { modelPath: file, modelId: "m", model: config.model, generation: config.generation, limits: config.limits },
       pino({ level: "info" }, sink),
       { backoffMs: { initial: 300, max: 10_000 } },
     );

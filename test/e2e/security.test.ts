@@ -155,7 +155,7 @@ describe("auth and CORS configuration", () => {
     const config = loadConfig({ set }, {});
     const logger = pino({ level: "silent" });
     const registry = new ModelRegistry();
-    registry.add(new ModelWorker("m", { modelPath: "/nonexistent.gguf", modelId: "m", model: config.model, generation: config.generation, limits: config.limits, logLevel: "silent" }, logger));
+    registry.add(new ModelWorker("m", { modelPath: "/nonexistent.gguf", modelId: "m", model: config.model, generation: config.generation, limits: config.limits }, logger));
     return buildServer({ config, logger, registry, metrics: createMetrics() });
   }
 

@@ -17,7 +17,7 @@ const config = loadConfig({ set: { "server.bodyLimitBytes": 2048 } }, {});
 beforeAll(async () => {
   const logger = pino({ level: "silent" });
   const registry = new ModelRegistry();
-  registry.add(new ModelWorker("m", { modelPath: "/nonexistent.gguf", modelId: "m", model: config.model, generation: config.generation, limits: config.limits, logLevel: "silent" }, logger));
+  registry.add(new ModelWorker("m", { modelPath: "/nonexistent.gguf", modelId: "m", model: config.model, generation: config.generation, limits: config.limits }, logger));
   app = await buildServer({ config, logger, registry, metrics: createMetrics() });
 });
 afterAll(() => app.close());

@@ -2,7 +2,7 @@ import { describe, it, expect } from "vitest";
 import { mkdtemp, writeFile, copyFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { resolveModel, pullModel, ModelSourceError, checkGgufFile } from "../../src/models/resolve.js";
+import { resolveModel, pullModel, ModelSourceError } from "../../src/models/resolve.js";
 import { tinyModel } from "../helpers/models.js";
 
 describe("model sources", () => {
@@ -29,7 +29,7 @@ describe("model sources", () => {
     await expect(resolveModel(path.join(dir, "nope.gguf"), dir)).rejects.toThrow(/nope\.gguf does not exist/);
     const junk = path.join(dir, "junk.gguf");
     await writeFile(junk, "this is not a model, just text long enough");
-    expect(() => checkGgufFile(junk)).toThrow(/junk\.gguf is not a GGUF file/);
+    await expect(resolveModel(junk, dir)).rejects.toThrow(/junk\.gguf is not a GGUF file/);
   });
 
   it("synthetic: URIs are generated once and get a readable id", async () => {

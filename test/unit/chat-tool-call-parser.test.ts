@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseToolCalls, ToolCallParser, type ToolCallEvent } from "../../src/chat/tool-call-parser.js";
+import { ToolCallParser, type ToolCallEvent } from "../../src/chat/tool-call-parser.js";
 
 const call = (name: string, args: string) => `<tool_call>\n{"name": "${name}", "arguments": ${args}}\n</tool_call>`;
 
@@ -13,6 +13,22 @@ function events(text: string): ToolCallEvent[] {
     else merged.push(event);
   }
   return merged;
+}
+
+/** The whole output folded the way a non-streaming answer reads it: content, finished calls, unusable blocks. */
+function parseToolCalls(text: string) {
+  let content = "";
+  const started = new Map<number, { name: string; arguments: string }>();
+  const toolCalls: { name: string; arguments: string }[] = [];
+  const invalid: string[] = [];
+  for (const event of events(text)) {
+    if (event.type === "content") content += event.text;
+    else if (event.type === "tool_call_start") started.set(event.index, { name: event.name, arguments: "" });
+    else if (event.type === "tool_call_arguments") started.get(event.index)!.arguments += event.fragment;
+    else if (event.type === "tool_call_end") toolCalls.push(started.get(event.index)!);
+    else invalid.push(event.raw);
+  }
+  return { content, toolCalls, invalid };
 }
 
 describe("ToolCallParser", () => {

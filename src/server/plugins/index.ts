@@ -4,7 +4,7 @@
  * Registration order is hook order.
  */
 import type { FastifyPluginAsync } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 import { loadApiKeys } from "../../config/api-keys.js";
 import { installDrain } from "./drain.js";
 import { installCors } from "./cors.js";

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 import { ChatCompletionRequest } from "../../openai/schema.js";
 import { normalizeChatRequest, responseOptions, unknownFields, type ResponseOptions } from "../../openai/normalize.js";
 import { admitChoices, choiceRequests } from "../admission.js";

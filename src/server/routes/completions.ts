@@ -4,7 +4,7 @@
  * prompt index × n + i, as OpenAI and vLLM number them.
  */
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 import type { ModelWorker } from "../../router/model-worker.js";
 import { CompletionRequest } from "../../openai/schema.js";
 import { completionPrompts, KNOWN_COMPLETION_FIELDS, normalizeCompletionRequest, unknownFields } from "../../openai/normalize.js";

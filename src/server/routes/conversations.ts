@@ -4,7 +4,7 @@
  * the page needs beyond it: listing the conversations and exporting one with all its items.
  */
 import type { FastifyPluginAsync } from "fastify";
-import type { StoreDeps } from "../app.js";
+import type { StoreDeps } from "../deps.js";
 import { ApiError } from "../../openai/errors.js";
 import { ConversationStore, page, type ListOptions } from "../../conversations/store.js";
 import { AddItems, CreateConversation, ListQuery, UpdateConversation } from "../../openai/conversation-schema.js";

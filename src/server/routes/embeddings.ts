@@ -1,6 +1,6 @@
 /** POST /v1/embeddings: OpenAI's shape, served by models whose GGUF declares a pooling type. */
 import type { FastifyPluginAsync } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 import { EmbeddingRequestBody, embeddingInputs, embeddingList } from "../../openai/embeddings.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
 

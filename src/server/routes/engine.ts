@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 
 /**
  * Engine introspection, like llama-server's /slots: per model, each slot's phase and cached

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 import { ApiError } from "../../openai/errors.js";
 import type { WorkerState } from "../../router/model-worker.js";
 

@@ -5,7 +5,7 @@
  * (validation, auth and limits included) while every other route keeps OpenAI's.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 import { CountTokensRequest, KNOWN_MESSAGES_FIELDS, MessagesRequest } from "../../anthropic/schema.js";
 import { toChatPrompt, toChatRequest } from "../../anthropic/translate.js";
 import { anthropicErrorBody } from "../../anthropic/errors.js";

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 import { refreshFromWorkers } from "../../metrics/collect.js";
 
 export const metricsRoutes: FastifyPluginAsync<ServerDeps> = async (app, { metrics, registry }) => {

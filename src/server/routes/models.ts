@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 import type { ModelWorker } from "../../router/model-worker.js";
 
 const STARTED = Math.floor(Date.now() / 1000);

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from "fastify";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 import type { SamplingDefaults } from "../../config/schema.js";
 
 const wireSampling = (s: SamplingDefaults) => ({ temperature: s.temperature, top_p: s.topP, top_k: s.topK, min_p: s.minP });

@@ -4,7 +4,7 @@
  * items, JSON or SSE with OpenAI's event names. GET and DELETE /v1/responses/{id} read the store.
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
-import type { StoreDeps } from "../app.js";
+import type { StoreDeps } from "../deps.js";
 import { ResponsesRequest, type InputItem } from "../../openai/responses-schema.js";
 import { asResponsesError, inputItems, toChatRequest } from "../../openai/responses-input.js";
 import {

@@ -4,7 +4,7 @@
  */
 import type { FastifyPluginAsync } from "fastify";
 import { Type, type Static } from "@sinclair/typebox";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 import { ChatCompletionRequest } from "../../openai/schema.js";
 import { normalizeChatRequest } from "../../openai/normalize.js";
 

@@ -11,7 +11,7 @@ import { createRequire } from "node:module";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { ServerDeps } from "../app.js";
+import type { ServerDeps } from "../deps.js";
 
 const require = createRequire(import.meta.url);
 const UI_DIR = fileURLToPath(new URL("../ui/", import.meta.url));
