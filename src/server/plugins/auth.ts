@@ -1,11 +1,14 @@
 /**
  * API-key authentication: `Authorization: Bearer <key>` (what the OpenAI SDKs send) or
  * `X-Api-Key: <key>`. Keys are compared as SHA-256 digests with timingSafeEqual, so neither
- * the content nor the length of a key leaks through response timing. Public paths (health,
- * metrics by default) and CORS preflights pass without a key.
+ * the content nor the length of a key leaks through response timing. CORS preflights, routes
+ * flagged `config.public` and the routes listed in `server.publicPaths` (health, metrics by
+ * default) pass without a key.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyPluginAsync, FastifyRequest } from "fastify";
+import fp from "fastify-plugin";
+import "./route-flags.js";
 import { ApiError } from "../../openai/errors.js";
 
 const digest = (key: string) => createHash("sha256").update(key, "utf8").digest();
@@ -24,7 +27,14 @@ function presentedKey(req: FastifyRequest): string | undefined {
   return typeof header === "string" && header.trim() !== "" ? header.trim() : undefined;
 }
 
-export function installAuth(app: FastifyInstance, keys: readonly string[], publicPaths: readonly string[]): void {
+export interface AuthOptions {
+  /** Accepted keys; none turns the guard off. */
+  keys: readonly string[];
+  /** Route URLs the operator serves without a key (`server.publicPaths`). */
+  publicPaths: readonly string[];
+}
+
+const auth: FastifyPluginAsync<AuthOptions> = async (app, { keys, publicPaths }) => {
   if (keys.length === 0) return;
   const digests = keys.map(digest);
   const isPublic = new Set(publicPaths);
@@ -35,6 +45,7 @@ export function installAuth(app: FastifyInstance, keys: readonly string[], publi
   };
   app.addHook("onRequest", async (req) => {
     if (req.method === "OPTIONS") return;
+    if (req.routeOptions.config.public === true) return;
     // The matched route, not the raw URL: an encoded or odd path cannot pass for a public one.
     const route = req.routeOptions.url;
     if (route !== undefined && isPublic.has(route)) return;
@@ -44,4 +55,6 @@ export function installAuth(app: FastifyInstance, keys: readonly string[], publi
     }
     if (!accepted(key)) throw unauthorized("Incorrect API key provided");
   });
-}
+};
+
+export const authGuard = fp(auth, { name: "edgellm-auth", fastify: "5.x" });

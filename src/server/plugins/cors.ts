@@ -5,7 +5,8 @@
  * when missing).
  */
 import cors from "@fastify/cors";
-import type { FastifyInstance } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
+import fp from "fastify-plugin";
 
 const CORS_ALLOWED_HEADERS = [
   "authorization",
@@ -32,7 +33,12 @@ const CORS_ALLOWED_HEADERS = [
   "x-stainless-timeout",
 ];
 
-export async function installCors(app: FastifyInstance, origins: readonly string[]): Promise<void> {
+export interface CorsOptions {
+  /** Allowed origins (`server.corsOrigins`); none turns CORS off, `*` allows any. */
+  origins: readonly string[];
+}
+
+const corsGuard: FastifyPluginAsync<CorsOptions> = async (app, { origins }) => {
   if (origins.length === 0) return;
   await app.register(cors, {
     origin: origins.includes("*") ? "*" : [...origins],
@@ -41,4 +47,6 @@ export async function installCors(app: FastifyInstance, origins: readonly string
     exposedHeaders: ["x-request-id", "retry-after"],
     maxAge: 600,
   });
-}
+};
+
+export const corsPolicy = fp(corsGuard, { name: "edgellm-cors", fastify: "5.x" });

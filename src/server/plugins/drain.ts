@@ -3,7 +3,8 @@
  * new request (/health included) with 503 `shutting_down`, so probes and load balancers take
  * this instance out while the requests it already accepted finish.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
+import fp from "fastify-plugin";
 import { ApiError } from "../../openai/errors.js";
 
 declare module "fastify" {
@@ -19,7 +20,7 @@ const shuttingDown = () =>
     headers: { "retry-after": "5", connection: "close" },
   });
 
-export function installDrain(app: FastifyInstance): void {
+const drain: FastifyPluginAsync = async (app) => {
   let draining = false;
   let inflight = 0;
   let idle: (() => void) | null = null;
@@ -44,4 +45,6 @@ export function installDrain(app: FastifyInstance): void {
       };
     });
   });
-}
+};
+
+export const drainGuard = fp(drain, { name: "edgellm-drain", fastify: "5.x" });

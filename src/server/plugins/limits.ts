@@ -1,17 +1,17 @@
 /**
  * Request limits (`limits.*`) the JSON schemas do not express, checked on any body that has
  * the field, so every generation route gets them. Each violation is a 400 naming the
- * parameter; too many concurrent generations or embeddings from one client is a 429. The prompt-token limit
- * needs the tokenizer and is checked in the engine; the deadline is the router's.
+ * parameter; too many concurrent requests from one client on routes flagged `config.modelWork`
+ * (generations, embeddings) is a 429. The prompt-token limit needs the tokenizer and is checked
+ * in the engine; the deadline is the router's.
  */
-import type { FastifyInstance } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
+import fp from "fastify-plugin";
+import "./route-flags.js";
 import type { Config } from "../../config/schema.js";
 import { ApiError, invalidRequest } from "../../openai/errors.js";
 
 type Limits = Config["limits"];
-
-/** Routes whose requests hold model work (generations, embeddings): bounded per client. */
-const MODEL_ROUTE = /\/(completions|responses|messages|embeddings)$/;
 
 const tooLarge = (param: string, message: string) => invalidRequest(message, param, "limit_exceeded");
 
@@ -68,7 +68,7 @@ export function checkBodyLimits(body: Record<string, unknown>, limits: Limits): 
   }
 }
 
-export function installLimits(app: FastifyInstance, limits: Limits): void {
+const requestLimits: FastifyPluginAsync<Limits> = async (app, limits) => {
   // Before schema validation: nothing later (validation, serialization, templates) meets a deep document.
   app.addHook("preValidation", async (req) => {
     if (jsonDepthExceeds(req.body, limits.maxJsonDepth)) {
@@ -83,7 +83,7 @@ export function installLimits(app: FastifyInstance, limits: Limits): void {
   if (max === 0) return;
   const perClient = new Map<string, number>();
   app.addHook("onRequest", async (req, reply) => {
-    if (req.method !== "POST" || !MODEL_ROUTE.test(req.routeOptions.url ?? "")) return;
+    if (req.routeOptions.config.modelWork !== true) return;
     const held = perClient.get(req.ip) ?? 0;
     if (held >= max) {
       throw new ApiError(429, "rate_limit_error", `This client already has ${held} generation or embedding requests in flight; at most ${max} (limits.maxConcurrentRequestsPerClient)`, {
@@ -98,4 +98,6 @@ export function installLimits(app: FastifyInstance, limits: Limits): void {
       else perClient.delete(req.ip);
     });
   });
-}
+};
+
+export const limitsGuard = fp(requestLimits, { name: "edgellm-limits", fastify: "5.x" });

@@ -20,7 +20,7 @@ interface Choice extends RunningChoice {
 export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry, config, metrics }) => {
   app.post<{ Body: ChatCompletionRequest }>(
     "/v1/chat/completions",
-    { schema: { body: ChatCompletionRequest }, sse: "manual" },
+    { schema: { body: ChatCompletionRequest }, sse: "manual", config: { modelWork: true } },
     async (req, reply) => {
       const body = req.body;
       const ignored = unknownFields(body);

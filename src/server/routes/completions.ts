@@ -29,7 +29,7 @@ interface Choice extends RunningChoice {
 type RequestContext = ChoicesContext<Choice>;
 
 export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry, config, metrics }) => {
-  app.post<{ Body: CompletionRequest }>("/v1/completions", { schema: { body: CompletionRequest }, sse: "manual" }, async (req, reply) => {
+  app.post<{ Body: CompletionRequest }>("/v1/completions", { schema: { body: CompletionRequest }, sse: "manual", config: { modelWork: true } }, async (req, reply) => {
     const body = req.body;
     const ignored = unknownFields(body, KNOWN_COMPLETION_FIELDS);
     if (ignored.length) req.log.debug({ ignored }, "ignoring unknown request fields");

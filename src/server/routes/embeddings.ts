@@ -5,7 +5,7 @@ import { EmbeddingRequestBody, embeddingInputs, embeddingList } from "../../open
 import { RequestMetrics } from "../../metrics/request-metrics.js";
 
 export const embeddingRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry, metrics }) => {
-  app.post<{ Body: EmbeddingRequestBody }>("/v1/embeddings", { schema: { body: EmbeddingRequestBody } }, async (req, reply) => {
+  app.post<{ Body: EmbeddingRequestBody }>("/v1/embeddings", { schema: { body: EmbeddingRequestBody }, config: { modelWork: true } }, async (req, reply) => {
     const input = embeddingInputs(req.body);
     const worker = registry.resolve(req.body.model);
     // Counted like vLLM counts pooling requests: prompt tokens and end-to-end latency, no generation.

@@ -36,7 +36,7 @@ export const messagesRoutes: FastifyPluginAsync<ServerDeps> = async (app, { regi
     reply.header("request-id", req.id);
   });
 
-  app.post<{ Body: MessagesRequest }>("/v1/messages", { schema: { body: MessagesRequest }, sse: "manual" }, async (req, reply) => {
+  app.post<{ Body: MessagesRequest }>("/v1/messages", { schema: { body: MessagesRequest }, sse: "manual", config: { modelWork: true } }, async (req, reply) => {
     const body = req.body;
     const ignored = Object.keys(body).filter((k) => !KNOWN_MESSAGES_FIELDS.has(k));
     if (ignored.length) req.log.debug({ ignored }, "ignoring unknown request fields");

@@ -82,7 +82,7 @@ export const responsesRoutes: FastifyPluginAsync<StoreDeps> = async (app, { regi
     };
   }
 
-  app.post<{ Body: ResponsesRequest }>("/v1/responses", { schema: { body: ResponsesRequest }, sse: "manual" }, async (req, reply) => {
+  app.post<{ Body: ResponsesRequest }>("/v1/responses", { schema: { body: ResponsesRequest }, sse: "manual", config: { modelWork: true } }, async (req, reply) => {
     const ignored = Object.keys(req.body).filter((k) => !(k in ResponsesRequest.properties));
     if (ignored.length) req.log.debug({ ignored }, "ignoring unknown request fields");
     const run = await start(req, reply).catch((err: unknown) => {

@@ -19,9 +19,6 @@ const HLJS_DIR = dirname(require.resolve("highlight.js/package.json"));
 const VENDOR_ROOTS = [dirname(require.resolve("marked")), dirname(require.resolve("dompurify")), join(HLJS_DIR, "styles")];
 const VENDOR_FILES = new Set(["marked.esm.js", "purify.es.mjs", "github-dark.min.css", "github.min.css"]);
 
-/** Routes the auth guard lets through without a key when the page is on. */
-export const UI_PUBLIC_PATHS = ["/", "/ui/*", "/ui/vendor/*", "/ui/vendor/highlight.mjs"];
-
 /** highlight.js core plus its "common" languages (the set its own common build registers) as one ES module. */
 function highlightModule(): string {
   const lib = join(HLJS_DIR, "lib");
@@ -35,6 +32,10 @@ function highlightModule(): string {
 }
 
 export const uiRoutes: FastifyPluginAsync<ServerDeps> = async (app) => {
+  // The page and its assets load without a key (the page asks for one); the hook reaches the static plugins' routes too.
+  app.addHook("onRoute", (route) => {
+    route.config = { ...route.config, public: true };
+  });
   await app.register(fastifyStatic, { root: UI_DIR, prefix: "/ui/", index: false, wildcard: true });
   await app.register(fastifyStatic, {
     root: VENDOR_ROOTS,
