@@ -2,12 +2,14 @@
  * Compares the node-llama-cpp addon built from source (`npm run build:addon`, with the kvUnified
  * patch) with the prebuilt one on the same model: prefill and decode speed, like llama-bench's
  * pp/tg, each build in its own child process, alternating to spread out background load. Then
- * checks the unified KV pool on the local build: llama.cpp logs kv_unified = true, 8 sequences of
- * 1k tokens fit in an 8k pool, one sequence grows past its share, and a copied prefix shares
- * cells instead of copying them.
+ * checks that both builds answer right when one batch holds several prompts (a scripted q8_0
+ * model's next token, batched against alone: ggml's AMX kernels got this wrong), and checks the
+ * unified KV pool on the local build: llama.cpp logs kv_unified = true, 8 sequences of 1k tokens
+ * fit in an 8k pool, one sequence grows past its share, and a copied prefix shares cells instead
+ * of copying them.
  *
- *   npx tsx scripts/bench/addon-compare.ts [--model <file.gguf>] [--threads 2] [--prompt 512]
- *       [--gen 128] [--rounds 3] [--no-unified-check] [--out <dir>]
+ *   npx tsx scripts/bench/addon-compare.ts [--model <file.gguf>] [--profile portable|native]
+ *       [--threads 2] [--prompt 512] [--gen 128] [--rounds 3] [--no-unified-check] [--out <dir>]
  */
 import { spawn } from "node:child_process";
 import { appendFileSync, mkdirSync, writeFileSync } from "node:fs";
@@ -16,24 +18,19 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type Token } from "node-llama-cpp";
-import { PORTABLE_CMAKE_OPTIONS } from "../../src/engine/addon-builds.js";
+import { ADDON_PROFILES, type AddonProfile } from "../../src/engine/addon-builds.js";
 import { ensureSyntheticModel } from "../../src/models/synthetic/index.js";
 import { rng } from "./prompts.js";
 import { fmt, ratio, table } from "./stats.js";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
-/**
- * The CMake options `npm run build:addon` builds with (scripts/build-addon.ts). node-llama-cpp
- * names the local build folder after them, so loading that build needs exactly the same set.
- */
-const ADDON_CMAKE_OPTIONS: Record<string, string> = { ...PORTABLE_CMAKE_OPTIONS };
-
 type Build = "prebuilt" | "local";
 
 const { values: opt } = parseArgs({
   options: {
     model: { type: "string" },
+    profile: { type: "string", default: "portable" },
     threads: { type: "string", default: "2" },
     prompt: { type: "string", default: "512" },
     gen: { type: "string", default: "128" },
@@ -46,6 +43,12 @@ const { values: opt } = parseArgs({
   },
   strict: true,
 });
+if (!Object.hasOwn(ADDON_PROFILES, opt.profile!)) throw new Error(`unknown --profile ${opt.profile}`);
+/**
+ * The CMake options scripts/build-addon.ts builds this profile with. node-llama-cpp names the
+ * local build folder after them, so loading that build needs exactly the same set.
+ */
+const ADDON_CMAKE_OPTIONS: Record<string, string> = { ...ADDON_PROFILES[opt.profile as AddonProfile] };
 const threads = Number(opt.threads);
 const promptLen = Number(opt.prompt);
 const genLen = Number(opt.gen);
@@ -107,6 +110,53 @@ async function measureSpeed(build: Build, modelPath: string, logFile: string): P
   const maps = readFileSync("/proc/self/maps", "utf8");
   const cpuBackend = [...new Set([...maps.matchAll(/\S*libggml-cpu[^\s]*\.so\S*/g)].map((m) => path.relative(ROOT, m[0])))].join(", ");
   return { build, cpuBackend, prefillTokS, decodeTokS };
+}
+
+/** A scripted model's script: whatever the prompt, greedy decoding must start with it. */
+const BATCH_SCRIPT = "Paged caches share what they can.";
+const BATCH_TRIALS = 20;
+
+interface BatchResult {
+  build: Build;
+  /** Next tokens that differ from the script, of `runs` (two prompts per trial, both in one batch). */
+  wrong: number;
+  runs: number;
+}
+
+/**
+ * Two prompts of 80-300 tokens evaluated in one batch, then each sequence's greedy next tokens
+ * compared with the script. The scripted model answers the same whatever the prompt, so any
+ * difference is a wrong result of the batched decode.
+ */
+async function batchCheck(build: Build, logFile: string): Promise<BatchResult> {
+  const modelPath = await ensureSyntheticModel({ kind: "scripted", segments: [BATCH_SCRIPT], loop: true }, path.join(ROOT, "models"));
+  const llama = await loadLlama(build, logFile);
+  const model = await llama.loadModel({ modelPath });
+  const context = await model.createContext({ sequences: 2, contextSize: 1024, batchSize: 512, threads });
+  const seqs = [0, 1].map(() => context.getSequence({ contextShift: { size: 0 } }));
+  const NEXT_TOKENS = 3;
+  const prompt = (words: number) => model.tokenize(`<|im_start|>user\n${"w ".repeat(words)}<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n`, true);
+  const next = async (seq: LlamaContextSequence, tokens: Token[]) => {
+    const out: Token[] = [];
+    for await (const t of seq.evaluate(tokens, { temperature: 0 })) if (out.push(t) >= NEXT_TOKENS) break;
+    return model.detokenize(out);
+  };
+  const sizes: Array<[number, number]> = [[100, 100], [70, 70], [100, 40], [140, 10], [300, 1]];
+  let wrong = 0;
+  let runs = 0;
+  for (let trial = 0; trial < BATCH_TRIALS; trial++) {
+    const [a, b] = sizes[trial % sizes.length]!;
+    await Promise.all(seqs.map((s) => s.clearHistory()));
+    // queued in the same tick: node-llama-cpp packs both prompts into one decode
+    const outs = await Promise.all([next(seqs[0]!, prompt(a)), next(seqs[1]!, prompt(b))]);
+    runs += outs.length;
+    // The model may spell the script with other tokens than tokenize() would: compare text.
+    wrong += outs.filter((text) => text === "" || !BATCH_SCRIPT.startsWith(text)).length;
+  }
+  await context.dispose();
+  await model.dispose();
+  await llama.dispose();
+  return { build, wrong, runs };
 }
 
 interface UnifiedResult {
@@ -261,12 +311,14 @@ async function main(): Promise<void> {
     : await ensureSyntheticModel({ kind: "preset", preset: "qwen3-0.6b", quant: "q8_0" }, path.join(ROOT, "models"));
   if (opt.child) {
     const logFile = opt["log-file"]!;
-    const value = opt.child === "unified" ? await unifiedCheck(modelPath, logFile) : await measureSpeed(opt.child as Build, modelPath, logFile);
+    const [kind, build] = opt.child.split(":") as [string, Build];
+    const value =
+      kind === "unified" ? await unifiedCheck(modelPath, logFile) : kind === "batch" ? await batchCheck(build, logFile) : await measureSpeed(kind as Build, modelPath, logFile);
     process.stdout.write(JSON.stringify(value));
     return;
   }
   mkdirSync(opt.out!, { recursive: true });
-  const common = ["--model", modelPath, "--threads", String(threads), "--prompt", String(promptLen), "--gen", String(genLen), "--rounds", opt.rounds!];
+  const common = ["--model", modelPath, "--profile", opt.profile!, "--threads", String(threads), "--prompt", String(promptLen), "--gen", String(genLen), "--rounds", opt.rounds!];
   const speeds: Record<Build, SpeedResult[]> = { prebuilt: [], local: [] };
   for (const build of ["prebuilt", "local", "prebuilt", "local"] as Build[]) {
     const logFile = path.join(opt.out!, `${build}.log`);
@@ -285,6 +337,11 @@ async function main(): Promise<void> {
     table(["measure", "prebuilt", "local build", "local / prebuilt"], rows),
   ];
   for (const b of ["prebuilt", "local"] as Build[]) lines.push(`${b} CPU backend: ${speeds[b][0]?.cpuBackend || "(none mapped)"}`);
+  for (const b of ["prebuilt", "local"] as Build[]) {
+    process.stderr.write(`[addon-compare] ${b}: two prompts in one batch ...\n`);
+    const r = JSON.parse(await runChild([...common, "--child", `batch:${b}`, "--log-file", path.join(opt.out!, `batch-${b}.log`)])) as BatchResult;
+    lines.push(`${b}: ${r.wrong} of ${r.runs} next tokens wrong with two prompts in one batch (scripted q8_0 model)`);
+  }
   if (!opt["no-unified-check"]) {
     const logFile = path.join(opt.out!, "unified.log");
     writeFileSync(logFile, "");
