@@ -20,6 +20,13 @@ type Create = OpenAI.Responses.ResponseCreateParamsNonStreaming;
 type CreateStream = OpenAI.Responses.ResponseCreateParamsStreaming;
 type Event = OpenAI.Responses.ResponseStreamEvent;
 
+/** The chat a second turn after "hi" renders, its first answer passed back with its reasoning. */
+const SECOND_TURN = [
+  { role: "user", content: "hi" },
+  { role: "assistant", content: ANSWER, reasoning_content: THOUGHT },
+  { role: "user", content: "And how are you?" },
+];
+
 describe("/v1/responses on a scripted model that thinks", () => {
   let server: TestServer;
   let client: OpenAI;
@@ -191,17 +198,12 @@ describe("/v1/responses on a scripted model that thinks", () => {
     const second = await create({ input: "And how are you?", previous_response_id: first.id });
     expect(second.previous_response_id).toBe(first.id);
     expect(second.output_text).toBe(ANSWER);
-    const conversation = [
-      { role: "user", content: "hi" },
-      { role: "assistant", content: ANSWER, reasoning_content: THOUGHT },
-      { role: "user", content: "And how are you?" },
-    ];
-    expect(second.usage!.input_tokens).toBe(await chatPromptTokens(server, { messages: conversation }));
+    expect(second.usage!.input_tokens).toBe(await chatPromptTokens(server, { messages: SECOND_TURN }));
     expect(second.usage!.input_tokens).toBeGreaterThan(first.usage!.input_tokens);
     // A third turn chains through both.
     const third = await create({ input: "Bye.", previous_response_id: second.id, instructions: "Be kind." });
     const expected = await chatPromptTokens(server, {
-      messages: [{ role: "system", content: "Be kind." }, ...conversation, { role: "assistant", content: ANSWER }, { role: "user", content: "Bye." }],
+      messages: [{ role: "system", content: "Be kind." }, ...SECOND_TURN, { role: "assistant", content: ANSWER }, { role: "user", content: "Bye." }],
     });
     expect(third.usage!.input_tokens).toBe(expected);
   });
@@ -298,12 +300,7 @@ describe("stored /v1/responses across a restart of the server", () => {
     const second = await clientOf(server).responses.create({ model: server.modelId, input: "And how are you?", previous_response_id: first.id });
     expect(second.previous_response_id).toBe(first.id);
     expect(second.output_text).toBe(ANSWER);
-    const conversation = [
-      { role: "user", content: "hi" },
-      { role: "assistant", content: ANSWER, reasoning_content: THOUGHT },
-      { role: "user", content: "And how are you?" },
-    ];
-    expect(second.usage!.input_tokens).toBe(await chatPromptTokens(server, { messages: conversation }));
+    expect(second.usage!.input_tokens).toBe(await chatPromptTokens(server, { messages: SECOND_TURN }));
     const del = await fetch(`${server.baseURL}/responses/${first.id}`, { method: "DELETE" });
     expect(del.status).toBe(200);
     expect((await raw(first.id)).status).toBe(404);
