@@ -18,7 +18,7 @@ import {
   type ResponsesEvent,
 } from "../../openai/responses.js";
 import { normalizeChatRequest, responseOptions } from "../../openai/normalize.js";
-import { ApiError } from "../../openai/errors.js";
+import { ApiError, clientClosed } from "../../openai/errors.js";
 import { ChoiceAssembler } from "../../openai/assembler.js";
 import { admitChoices } from "../admission.js";
 import { checkBodyLimits } from "../plugins/limits.js";
@@ -135,7 +135,7 @@ async function collectResponse(run: Run): Promise<ResponseObject> {
     if (final) return final;
   }
   // The stream ends without `done` only when it was cancelled: the client hung up.
-  throw new ApiError(499, "invalid_request_error", "The client closed the request", { code: "client_closed_request" });
+  throw clientClosed();
 }
 
 async function streamResponse(run: Run, reply: FastifyReply): Promise<void> {
