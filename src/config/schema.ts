@@ -15,6 +15,25 @@ const Sampling = Type.Object(
 );
 export type SamplingDefaults = Static<typeof Sampling>;
 
+/** One `models:` entry: an id, a source and the `model.*` settings it changes for that model. */
+const ModelEntry = Type.Object(
+  {
+    id: Type.String({ minLength: 1, pattern: "^[^/\\s]+$" }),
+    /** A .gguf path (relative ones are tried in model.dir too), an `hf:` URI or `synthetic:<preset>[:quant]`. */
+    source: Type.String({ minLength: 1 }),
+    /** Smaller variants of the same model, best first, swapped in under sustained memory pressure. */
+    fallbacks: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    contextSize: Type.Optional(Type.Integer({ minimum: 64 })),
+    sequences: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    kvCacheType: Type.Optional(Type.Union([Type.Literal("f16"), Type.Literal("q8_0")])),
+    kvPoolTokens: Type.Optional(Type.Integer({ minimum: 0 })),
+    threads: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 })),
+    prefixReuse: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type ModelEntry = Static<typeof ModelEntry>;
+
 export const ConfigSchema = Type.Object(
   {
     server: Type.Object(
@@ -81,9 +100,15 @@ export const ConfigSchema = Type.Object(
         workerHeapMB: Type.Integer({ minimum: 0 }),
         /** Refuse to load when weights + KV + compute buffers are estimated above this; 0 = the machine's available memory. */
         memoryBudgetMB: Type.Integer({ minimum: 0 }),
+        /** Models resident at once; loading one more unloads the least recently used idle one. */
+        maxLoaded: Type.Integer({ minimum: 1 }),
+        /** Seconds an idle model stays loaded when its last request gave no keep_alive; 0 = until evicted. */
+        idleUnloadSec: Type.Integer({ minimum: 0 }),
       },
       { additionalProperties: false },
     ),
+    /** Models served besides `model.source` and the `.gguf` files in `model.dir`, each with its own settings. */
+    models: Type.Array(ModelEntry),
     generation: Type.Object(
       {
         /** Cap on max_tokens when a request gives none. */

@@ -26,6 +26,8 @@ export function createMetrics() {
     sequencesBusy: new Gauge({ ...m, name: "edgellm_sequences_busy", help: "Sequences (slots) serving a request", labelNames: model }),
     sequencesTotal: new Gauge({ ...m, name: "edgellm_sequences_total", help: "Sequences (slots) configured", labelNames: model }),
     modelsLoaded: new Gauge({ ...m, name: "edgellm_models_loaded", help: "Models loaded and ready" }),
+    modelState: new Gauge({ ...m, name: "edgellm_model_state", help: "1 for the state each served model is in (loaded, loading, unloaded), 0 for the others", labelNames: ["model", "state"] as const }),
+    modelVariant: new Gauge({ ...m, name: "edgellm_model_variant", help: "Which variant serves the model: 0 = its own source, n = its n-th fallback (memory pressure)", labelNames: model }),
     // Counters.
     promptTokens: new Counter({ ...m, name: "edgellm_prompt_tokens_total", help: "Prompt tokens of admitted requests", labelNames: model }),
     generationTokens: new Counter({ ...m, name: "edgellm_generation_tokens_total", help: "Generated (completion) tokens", labelNames: model }),
