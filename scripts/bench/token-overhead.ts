@@ -45,6 +45,7 @@ import { parseArgs } from "node:util";
 import type { LlamaContext, LlamaContextSequence, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
 import { loadConfig } from "../../src/config/load.js";
 import { Engine } from "../../src/engine/engine.js";
+import { EngineError } from "../../src/engine/errors.js";
 import { buildEvaluateOptions, resolveSampling } from "../../src/engine/sampling.js";
 import type { GenerationRequest } from "../../src/engine/types.js";
 import { presetModel, scriptedModel } from "../../test/helpers/models.js";
@@ -271,7 +272,7 @@ function viaEngine(engine: Engine, tokens: number): Promise<RepResult> {
     engine.submit(requestId, req, (ev) => {
       if (ev.type === "text") marks.push([performance.now(), ev.tokens]);
       else if (ev.type === "done") resolve(result("engine", marks));
-      else if (ev.type === "failed") reject(new Error(ev.error.message));
+      else if (ev.type === "failed") reject(new EngineError(ev.error));
     });
   });
 }

@@ -24,7 +24,7 @@ import type {
   TextOp,
   TextOpResult,
 } from "./types.js";
-import { ApiError, contextLengthExceeded, invalidRequest, toApiError, type SerializedApiError } from "../openai/errors.js";
+import { EngineError, toEngineErrorInfo, type EngineErrorInfo, type PromptParam } from "./errors.js";
 import { ChatTemplateError, renderChatTemplate, templateFacts, type TemplateFacts } from "../chat/template.js";
 import { Scheduler } from "./scheduler.js";
 import { LlamaSlot } from "./llama-slot.js";
@@ -35,7 +35,7 @@ import { checkMemoryBudget } from "../models/memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
 import { KvPagePool } from "./kv/page-pool.js";
 import { kvLayout } from "./kv/layout.js";
-import { declaredPooling, Embedder, notAGenerativeModel, notAnEmbeddingModel } from "./embedder.js";
+import { declaredPooling, Embedder } from "./embedder.js";
 
 const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
 
@@ -126,8 +126,9 @@ export class Engine {
   }
 
   submit(id: number, request: GenerationRequest, emit: Emit): void {
+    // Generation on an embedding model: refused, as llama-server refuses it with --embeddings.
     if (!this.context) {
-      emit({ type: "failed", error: notAGenerativeModel(this.info.id).toJSON() });
+      emit({ type: "failed", error: { kind: "model_not_generative", model: this.info.id } });
       return;
     }
     const admission = { cancelled: false };
@@ -143,15 +144,14 @@ export class Engine {
         this.scheduler.submit(task);
       })
       .catch((err: unknown) => {
-        const apiErr = toApiError(err);
-        if (!(err instanceof ApiError)) this.log("error", "request failed before admission", { id, err: String(err) });
-        emit({ type: "failed", error: apiErr.toJSON() });
+        if (!(err instanceof EngineError)) this.log("error", "request failed before admission", { id, err: String(err) });
+        emit({ type: "failed", error: toEngineErrorInfo(err) });
       })
       .finally(() => this.admitting.delete(id));
   }
 
   /**
-   * A bounded wait queue: past it a request gets a 429 with Retry-After at once instead of
+   * A bounded wait queue: past it a request is refused at once (queue_full, a 429 with Retry-After) instead of
    * waiting without end (what llama-server and, until recently, vLLM do).
    */
   private checkBackpressure(promptTokens: number): void {
@@ -160,12 +160,7 @@ export class Engine {
     const overRequests = maxQueuedRequests > 0 && queued >= maxQueuedRequests;
     const overTokens = maxQueuedTokens > 0 && queued > 0 && queuedTokens + promptTokens > maxQueuedTokens;
     if (overRequests || overTokens) {
-      throw new ApiError(
-        429,
-        "rate_limit_error",
-        `The server is at capacity: ${queued} requests (${queuedTokens} prompt tokens) are already waiting for a sequence; retry shortly`,
-        { code: "server_busy", headers: { "retry-after": "2" } },
-      );
+      throw new EngineError({ kind: "queue_full", queued, queuedTokens, retryAfterSeconds: 2 });
     }
   }
 
@@ -194,7 +189,7 @@ export class Engine {
   }
 
   /** Tokenizer and template work for /tokenize, /detokenize and /apply-template; no sequence needed. */
-  textOp(op: TextOp): { result: TextOpResult } | { error: SerializedApiError } {
+  textOp(op: TextOp): { result: TextOpResult } | { error: EngineErrorInfo } {
     try {
       return { result: this.runTextOp(op) };
     } catch (err) {
@@ -202,20 +197,24 @@ export class Engine {
     }
   }
 
-  /** /v1/embeddings: a 400 for a model without pooling, else queued in the embedder. */
-  async embed(id: number, request: EmbeddingRequest): Promise<{ result: EmbeddingResult } | { error: SerializedApiError }> {
+  /** /v1/embeddings: refused for a model without pooling, else queued in the embedder. */
+  async embed(id: number, request: EmbeddingRequest): Promise<{ result: EmbeddingResult } | { error: EngineErrorInfo }> {
     try {
-      if (!this.embedder) throw notAnEmbeddingModel(this.info.id, this.model);
+      // A generative model's GGUF declares no pooling: llama.cpp would hand back one hidden state per
+      // token, and any pooling picked here would give vectors the model was never trained to make.
+      if (!this.embedder) {
+        throw new EngineError({ kind: "model_not_embedding", model: this.info.id, architecture: this.model.fileInfo.metadata.general.architecture });
+      }
       return { result: await this.embedder.embed(id, request) };
     } catch (err) {
       return { error: this.failure(err, "embedding failed", { id, requestId: request.requestId }) };
     }
   }
 
-  /** Client errors go back as they are; anything else is logged and answered as a 500. */
-  private failure(err: unknown, msg: string, fields: Record<string, unknown>): SerializedApiError {
-    if (!(err instanceof ApiError)) this.log("error", msg, { ...fields, err: String(err) });
-    return toApiError(err).toJSON();
+  /** Engine errors go back as they are; anything else is logged and answered as `internal`. */
+  private failure(err: unknown, msg: string, fields: Record<string, unknown>): EngineErrorInfo {
+    if (!(err instanceof EngineError)) this.log("error", msg, { ...fields, err: String(err) });
+    return toEngineErrorInfo(err);
   }
 
   private runTextOp(op: TextOp): TextOpResult {
@@ -239,7 +238,7 @@ export class Engine {
   private checkTokenIds(tokens: readonly number[], param: string): void {
     const vocab = vocabularySize(this.model);
     const bad = tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
-    if (bad !== -1) throw invalidRequest(`${param}[${bad}] is not a token id of this model (0 to ${vocab - 1})`, param, "invalid_token");
+    if (bad !== -1) throw new EngineError({ kind: "invalid_token", param, at: `${param}[${bad}]`, vocabularySize: vocab });
   }
 
   /** A completion's prompt as is: text with its special tokens parsed and the BOS token the model wants, or token ids. */
@@ -260,9 +259,7 @@ export class Engine {
   }
 
   private renderPrompt(request: GenerationRequest, thinking: boolean): string {
-    if (!this.template) {
-      throw invalidRequest("This model has no chat template, which chat completions need", "messages", "chat_template_missing");
-    }
+    if (!this.template) throw new EngineError({ kind: "template_missing" });
     try {
       return renderChatTemplate(this.template, {
         messages: request.messages,
@@ -273,7 +270,7 @@ export class Engine {
       });
     } catch (err) {
       // The template's own raise_exception() rejects the conversation (e.g. roles out of order): the client's fault.
-      if (err instanceof ChatTemplateError && err.kind === "raised") throw invalidRequest(err.message, "messages", "invalid_conversation");
+      if (err instanceof ChatTemplateError && err.kind === "raised") throw new EngineError({ kind: "template_rejected", reason: err.message });
       throw err;
     }
   }
@@ -287,16 +284,15 @@ export class Engine {
     const startsInReasoning = thinking && (this.facts?.generationOpensThink ?? false);
     const promptText = raw ? undefined : this.renderPrompt(request, thinking);
     const prompt = promptText === undefined ? this.rawPromptTokens(request.prompt!) : this.model.tokenize(promptText, true);
-    const param = raw ? "prompt" : "messages";
-    if (prompt.length === 0) throw invalidRequest("The prompt is empty: it must hold at least one token", param);
+    const param: PromptParam = raw ? "prompt" : "messages";
+    if (prompt.length === 0) throw new EngineError({ kind: "empty_prompt", param });
     const contextSize = this.info.contextSize;
-    if (request.maxTokens !== undefined && prompt.length + request.maxTokens > contextSize) {
-      throw contextLengthExceeded(contextSize, prompt.length, request.maxTokens, param);
-    }
-    if (prompt.length >= contextSize) throw contextLengthExceeded(contextSize, prompt.length, 1, param);
+    const tooLong = (maxTokens: number) => new EngineError({ kind: "context_too_long", param, contextSize, promptTokens: prompt.length, maxTokens });
+    if (request.maxTokens !== undefined && prompt.length + request.maxTokens > contextSize) throw tooLong(request.maxTokens);
+    if (prompt.length >= contextSize) throw tooLong(1);
     const maxPrompt = this.init.limits.maxPromptTokens;
     if (maxPrompt > 0 && prompt.length > maxPrompt) {
-      throw invalidRequest(`The prompt has ${prompt.length} tokens; this server accepts at most ${maxPrompt} (limits.maxPromptTokens)`, param, "limit_exceeded");
+      throw new EngineError({ kind: "prompt_too_long", param, promptTokens: prompt.length, limit: maxPrompt });
     }
     const maxTokens = request.maxTokens ?? Math.min(this.init.generation.defaultMaxTokens, contextSize - prompt.length);
     const sampling: Required<SamplingParams> = resolveSampling(request.sampling, thinking ? this.init.generation.samplingThinking : this.init.generation.samplingNonThinking);

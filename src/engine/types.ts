@@ -2,7 +2,7 @@
  * What the API layer asks of an engine, and what comes back. Plain data: it crosses the
  * worker IPC boundary as JSON.
  */
-import type { SerializedApiError } from "../openai/errors.js";
+import type { EngineErrorInfo } from "./errors.js";
 
 /** A chat message as the chat template sees it (after normalization of the wire format). */
 export interface TemplateMessage {
@@ -126,7 +126,7 @@ export type GenerationEvent =
       stopSequence?: string;
       timings: Timings;
     }
-  | { type: "failed"; error: SerializedApiError };
+  | { type: "failed"; error: EngineErrorInfo };
 
 export interface ModelInfo {
   id: string;

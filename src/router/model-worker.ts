@@ -1,6 +1,6 @@
 /**
  * Owns one worker process serving one model: starts it, routes requests to it, and restarts
- * it with backoff when it dies. Requests in flight on a dead worker fail cleanly (503), and
+ * it with backoff when it dies. Requests in flight on a dead worker fail cleanly (worker_unavailable), and
  * every request has a deadline so none can hang.
  */
 import { fork, type ChildProcess } from "node:child_process";
@@ -9,7 +9,7 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type { EmbeddingRequest, EmbeddingResult, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "../worker/protocol.js";
-import { ApiError, clientClosed } from "../openai/errors.js";
+import { EngineError, type EngineErrorInfo } from "../engine/errors.js";
 import { GenerationStream } from "./generation-stream.js";
 
 const WORKER_ENTRY = new URL("../worker/main" + (import.meta.url.endsWith(".ts") ? ".ts" : ".js"), import.meta.url);
@@ -26,19 +26,9 @@ export interface WorkerOptions {
   requestTimeoutMs?: number;
 }
 
-const workerUnavailable = () =>
-  new ApiError(503, "service_unavailable_error", "The model worker stopped unexpectedly; retry the request", {
-    code: "worker_unavailable",
-    headers: { "retry-after": "1" },
-  });
-
-const shuttingDown = () =>
-  new ApiError(503, "service_unavailable_error", "The server is shutting down", { code: "shutting_down", headers: { "retry-after": "5" } });
-
-const requestTimeout = (ms: number) =>
-  new ApiError(408, "invalid_request_error", `The request did not finish within the server's deadline of ${ms} ms (limits.requestTimeoutMs)`, {
-    code: "request_timeout",
-  });
+const workerUnavailable: EngineErrorInfo = { kind: "worker_unavailable", retryAfterSeconds: 1 };
+const shuttingDown: EngineErrorInfo = { kind: "shutting_down", retryAfterSeconds: 5 };
+const requestTimeout = (timeoutMs: number): EngineErrorInfo => ({ kind: "request_timeout", timeoutMs });
 
 export class ModelLoadError extends Error {
   override name = "ModelLoadError";
@@ -57,7 +47,7 @@ export class ModelWorker extends EventEmitter {
   private readyAt = 0;
   private readonly statusWaiters = new Map<number, (status: EngineStatus | undefined) => void>();
   /** Requests answered by one message: text operations and embeddings. */
-  private readonly replyWaiters = new Map<number, (answer: { result: unknown } | { error: ApiError }) => void>();
+  private readonly replyWaiters = new Map<number, (answer: { result: unknown } | { error: EngineErrorInfo }) => void>();
   private stopping = false;
 
   constructor(
@@ -117,7 +107,7 @@ export class ModelWorker extends EventEmitter {
             return;
           case "text_op":
           case "embeddings":
-            this.replyWaiters.get(msg.id)?.("result" in msg ? { result: msg.result } : { error: ApiError.fromJSON(msg.error) });
+            this.replyWaiters.get(msg.id)?.(msg);
             this.replyWaiters.delete(msg.id);
             return;
           case "log":
@@ -128,10 +118,10 @@ export class ModelWorker extends EventEmitter {
       child.on("exit", (code, signal) => {
         clearTimeout(timer);
         this.child = null;
-        this.failInflight(workerUnavailable());
+        this.failInflight(workerUnavailable);
         for (const answer of this.statusWaiters.values()) answer(undefined);
         this.statusWaiters.clear();
-        for (const answer of this.replyWaiters.values()) answer({ error: workerUnavailable() });
+        for (const answer of this.replyWaiters.values()) answer({ error: workerUnavailable });
         this.replyWaiters.clear();
         if (!settled) {
           settled = true;
@@ -170,11 +160,11 @@ export class ModelWorker extends EventEmitter {
     }, delay).unref();
   }
 
-  private failInflight(error: ApiError): void {
+  private failInflight(error: EngineErrorInfo): void {
     const streams = [...this.inflight.keys()].map((id) => [id, this.inflight.get(id)!] as const);
     for (const [id, stream] of streams) {
       this.settle(id);
-      stream.push({ type: "failed", error: error.toJSON() });
+      stream.push({ type: "failed", error });
     }
   }
 
@@ -192,14 +182,8 @@ export class ModelWorker extends EventEmitter {
       this.send({ type: "cancel", id });
     });
     if (this.state !== "ready" || !this.child) {
-      const restarting = this.state === "restarting";
-      stream.push({
-        type: "failed",
-        error: new ApiError(503, "service_unavailable_error", restarting ? "The model worker is restarting; retry shortly" : "The model is loading; retry shortly", {
-          code: restarting ? "worker_restarting" : "model_loading",
-          headers: { "retry-after": "2" },
-        }).toJSON(),
-      });
+      const phase = this.state === "restarting" ? "restarting" : "loading";
+      stream.push({ type: "failed", error: { kind: "worker_not_ready", phase, retryAfterSeconds: 2 } });
       return stream;
     }
     this.inflight.set(id, stream);
@@ -208,7 +192,7 @@ export class ModelWorker extends EventEmitter {
       const timer = setTimeout(() => {
         this.settle(id);
         this.send({ type: "cancel", id });
-        stream.push({ type: "failed", error: requestTimeout(timeoutMs).toJSON() });
+        stream.push({ type: "failed", error: requestTimeout(timeoutMs) });
       }, timeoutMs);
       this.deadlines.set(id, timer.unref());
     }
@@ -236,18 +220,18 @@ export class ModelWorker extends EventEmitter {
     });
   }
 
-  /** Tokenizes, detokenizes or renders the chat template in the worker; rejects with an ApiError. */
+  /** Tokenizes, detokenizes or renders the chat template in the worker; rejects with an EngineError. */
   textOp<K extends TextOp["kind"]>(op: Extract<TextOp, { kind: K }>): Promise<Extract<TextOpResult, { kind: K }>> {
     return this.ask<Extract<TextOpResult, { kind: K }>>((id) => ({ type: "text_op", id, op })).answer;
   }
 
   /**
-   * Embeds the request's inputs in the worker; rejects with an ApiError. `cancel` (the client
+   * Embeds the request's inputs in the worker; rejects with an EngineError. `cancel` (the client
    * hung up) drops the inputs not evaluated yet; the request deadline applies as to a generation.
    */
   embed(request: EmbeddingRequest): { result: Promise<EmbeddingResult>; cancel(): void } {
     const { id, answer } = this.ask<EmbeddingResult>((id) => ({ type: "embed", id, request }));
-    const end = (error: ApiError) => {
+    const end = (error: EngineErrorInfo) => {
       this.replyWaiters.get(id)?.({ error });
       this.replyWaiters.delete(id);
       this.send({ type: "cancel", id });
@@ -255,7 +239,7 @@ export class ModelWorker extends EventEmitter {
     const timeoutMs = this.options.requestTimeoutMs ?? 0;
     const timer = timeoutMs > 0 ? setTimeout(() => end(requestTimeout(timeoutMs)), timeoutMs).unref() : undefined;
     const result = answer.finally(() => clearTimeout(timer));
-    const cancel = () => end(clientClosed());
+    const cancel = () => end({ kind: "client_closed" });
     return { result, cancel };
   }
 
@@ -263,11 +247,11 @@ export class ModelWorker extends EventEmitter {
   private ask<T>(message: (id: number) => MainToWorker): { id: number; answer: Promise<T> } {
     const id = this.nextId++;
     if (this.state !== "ready" || !this.child) {
-      const error = new ApiError(503, "service_unavailable_error", "The model is not ready; retry shortly", { code: "model_loading", headers: { "retry-after": "2" } });
+      const error = new EngineError({ kind: "worker_not_ready", phase: "not_ready", retryAfterSeconds: 2 });
       return { id, answer: Promise.reject(error) };
     }
     const answer = new Promise<T>((resolve, reject) => {
-      this.replyWaiters.set(id, (reply) => ("result" in reply ? resolve(reply.result as T) : reject(reply.error)));
+      this.replyWaiters.set(id, (reply) => ("result" in reply ? resolve(reply.result as T) : reject(new EngineError(reply.error))));
     });
     this.send(message(id));
     return { id, answer };
@@ -290,7 +274,7 @@ export class ModelWorker extends EventEmitter {
   async stop(): Promise<void> {
     this.stopping = true;
     this.state = "stopped";
-    this.failInflight(shuttingDown());
+    this.failInflight(shuttingDown);
     const child = this.child;
     if (!child) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

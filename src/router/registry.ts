@@ -5,7 +5,7 @@
  */
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
-import { ApiError, invalidRequest, modelNotFound } from "../openai/errors.js";
+import { EngineError } from "../engine/errors.js";
 import { resolveModel } from "../models/resolve.js";
 import { ModelWorker } from "./model-worker.js";
 import { ServedModel, type ModelHost, type ModelSpec } from "./served-model.js";
@@ -82,7 +82,7 @@ export class ModelRegistry {
   }
 
   /**
-   * The model for `model`, or a 404 model_not_found. A request without `model` goes to the
+   * The model for `model`, or model_not_found. A request without `model` goes to the
    * default model (`model.source`), else to the only one served; with several it must say which.
    */
   resolve(model: string | undefined): ServedModel {
@@ -91,10 +91,10 @@ export class ModelRegistry {
       if (fallback) return fallback;
       const [only, ...others] = this.models.values();
       if (only && others.length === 0) return only;
-      throw invalidRequest(`'model' is required: this server serves ${this.models.size} models (see /v1/models)`, "model", "missing_required_parameter");
+      throw new EngineError({ kind: "model_required", served: this.models.size });
     }
     const served = this.models.get(model);
-    if (!served) throw modelNotFound(model);
+    if (!served) throw new EngineError({ kind: "model_not_found", model });
     return served;
   }
 
@@ -135,12 +135,7 @@ export class ModelRegistry {
       if (overMemory && resident.length === 0) break;
       if (overMemory) throw this.noMemory(incoming, needed, used, budget!);
       if (Date.now() >= deadline) {
-        throw new ApiError(
-              503,
-              "service_unavailable_error",
-              `Cannot load model '${incoming.id}': ${resident.length} models are loaded (model.maxLoaded is ${maxLoaded}) and all of them have requests in flight`,
-              { code: "model_capacity", headers: { "retry-after": "5" } },
-            );
+        throw new EngineError({ kind: "model_capacity", model: incoming.id, loaded: resident.length, maxLoaded, retryAfterSeconds: 5 });
       }
       await new Promise((r) => setTimeout(r, ADMISSION_POLL_MS));
     }
@@ -155,14 +150,15 @@ export class ModelRegistry {
     return limit > 0 && limit < Number.MAX_SAFE_INTEGER ? limit : undefined;
   }
 
-  private noMemory(incoming: ServedModel, needed: number, used: number, budget: number): ApiError {
-    const source = this.options.config.model.memoryBudgetMB > 0 ? "model.memoryBudgetMB" : "the cgroup memory limit";
-    return new ApiError(
-      503,
-      "service_unavailable_error",
-      `Cannot load model '${incoming.id}': it needs about ${mib(needed)} MiB, the loaded models use about ${mib(used)} MiB ` +
-        `and ${source} is ${mib(budget)} MiB; no idle model is left to unload`,
-      { code: "insufficient_memory", headers: { "retry-after": "5" } },
-    );
+  private noMemory(incoming: ServedModel, needed: number, used: number, budget: number): EngineError {
+    return new EngineError({
+      kind: "insufficient_memory",
+      model: incoming.id,
+      neededMiB: mib(needed),
+      usedMiB: mib(used),
+      budgetMiB: mib(budget),
+      budget: this.options.config.model.memoryBudgetMB > 0 ? "model.memoryBudgetMB" : "cgroup",
+      retryAfterSeconds: 5,
+    });
   }
 }

@@ -7,10 +7,12 @@
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import type { EmbeddingRequest, EmbeddingResult, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
-import { ApiError, clientClosed, toApiError } from "../openai/errors.js";
+import { EngineError, toEngineErrorInfo } from "../engine/errors.js";
 import { GenerationStream } from "./generation-stream.js";
-import type { KeepAliveMs } from "./keep-alive.js";
 import type { ModelWorker, WorkerState } from "./model-worker.js";
+
+/** How long a model stays loaded after its last request, in ms; Infinity = until evicted. */
+export type KeepAliveMs = number;
 
 /** As llama-server's router reports a model. */
 export type ModelStatus = "unloaded" | "loading" | "loaded";
@@ -33,7 +35,7 @@ export interface ModelHost {
   createWorker(id: string, path: string, model: Config["model"]): ModelWorker;
   /**
    * Unloads idle models until `incoming` fits (model.maxLoaded, memory budget) and marks it
-   * resident; throws a 503 ApiError when it cannot.
+   * resident; throws an EngineError when it cannot.
    */
   makeRoom(incoming: ServedModel, path: string): Promise<void>;
 }
@@ -123,8 +125,8 @@ export class ServedModel {
   }
 
   /**
-   * Loads the model unless it is loaded; resolves with the serving worker, rejects with a 503
-   * ApiError. `keepAlive` replaces the model's keep-alive (POST /v1/models/load's keep_alive).
+   * Loads the model unless it is loaded; resolves with the serving worker, rejects with an
+   * EngineError (model_load_failed, model_capacity, insufficient_memory, shutting_down). `keepAlive` replaces the model's keep-alive (POST /v1/models/load's keep_alive).
    */
   load(keepAlive?: KeepAliveMs): Promise<ModelWorker> {
     if (keepAlive !== undefined) {
@@ -219,7 +221,7 @@ export class ServedModel {
           lease.release();
         }
       },
-      (err: unknown) => outer.push({ type: "failed", error: toApiError(err).toJSON() }),
+      (err: unknown) => outer.push({ type: "failed", error: toEngineErrorInfo(err) }),
     );
     return outer;
   }
@@ -229,7 +231,7 @@ export class ServedModel {
     let cancelled = false;
     const result = this.lease(keepAlive).then(async (lease) => {
       try {
-        if (cancelled) throw clientClosed();
+        if (cancelled) throw new EngineError({ kind: "client_closed" });
         const running = lease.worker.embed(request);
         inner = running;
         return await running.result;
@@ -329,11 +331,11 @@ export class ServedModel {
     return worker;
   }
 
-  private loadFailed(err: unknown): ApiError {
+  private loadFailed(err: unknown): EngineError {
     const reason = err instanceof Error ? err.message : String(err);
     this.lastError = reason;
     this.host.logger.error({ model: this.id, err: reason }, "model load failed");
-    return new ApiError(503, "service_unavailable_error", `The model '${this.id}' could not be loaded: ${reason}`, { code: "model_load_failed" });
+    return new EngineError({ kind: "model_load_failed", model: this.id, reason });
   }
 
   /** Stops `worker` once the requests it holds have finished. */
@@ -345,5 +347,4 @@ export class ServedModel {
   }
 }
 
-const shuttingDown = () =>
-  new ApiError(503, "service_unavailable_error", "The server is shutting down", { code: "shutting_down", headers: { "retry-after": "5" } });
+const shuttingDown = () => new EngineError({ kind: "shutting_down", retryAfterSeconds: 5 });

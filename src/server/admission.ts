@@ -6,10 +6,11 @@
 import type { FastifyReply } from "fastify";
 import type { SSEMessage } from "@fastify/sse";
 import type { ServedModel } from "../router/served-model.js";
-import { keepAliveOf } from "../router/keep-alive.js";
+import { keepAliveOf } from "./keep-alive.js";
 import type { GenerationStream } from "../router/generation-stream.js";
 import type { GenerationRequest, StartedInfo } from "../engine/types.js";
-import { ApiError, clientClosed } from "../openai/errors.js";
+import { type ApiError, clientClosed } from "../openai/errors.js";
+import { httpError } from "./engine-errors.js";
 
 export interface AdmittedChoice {
   stream: GenerationStream;
@@ -57,7 +58,7 @@ export async function admitChoices(
       cancelAll();
       // A stream ends without an event only when it was cancelled: the client hung up during
       // admission. Nobody reads this answer; it must not count as a server error.
-      const err = first?.type === "failed" ? ApiError.fromJSON(first.error) : clientClosed();
+      const err = first?.type === "failed" ? httpError(first.error) : clientClosed();
       if (!reply.raw.headersSent) throw err;
       reply.log.warn({ code: err.code }, `${err.message} (after the SSE headers)`);
       if (!reply.raw.destroyed) await reply.sse.send(options.errorEvent?.(err) ?? { data: err.toBody() });

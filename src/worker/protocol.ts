@@ -9,7 +9,7 @@ import type {
   TextOp,
   TextOpResult,
 } from "../engine/types.js";
-import type { SerializedApiError } from "../openai/errors.js";
+import type { EngineErrorInfo } from "../engine/errors.js";
 import type { Config } from "../config/schema.js";
 
 export interface WorkerInit {
@@ -35,6 +35,6 @@ export type WorkerToMain =
   | { type: "load_failed"; message: string }
   | { type: "event"; id: number; event: GenerationEvent }
   | { type: "status"; id: number; status: EngineStatus }
-  | ({ type: "text_op"; id: number } & ({ result: TextOpResult } | { error: SerializedApiError }))
-  | ({ type: "embeddings"; id: number } & ({ result: EmbeddingResult } | { error: SerializedApiError }))
+  | ({ type: "text_op"; id: number } & ({ result: TextOpResult } | { error: EngineErrorInfo }))
+  | ({ type: "embeddings"; id: number } & ({ result: EmbeddingResult } | { error: EngineErrorInfo }))
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> };

@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from "fastify";
 import type { ServerDeps } from "../deps.js";
 import { EmbeddingRequestBody, embeddingInputs, embeddingList } from "../../openai/embeddings.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
-import { keepAliveOf } from "../../router/keep-alive.js";
+import { keepAliveOf } from "../keep-alive.js";
 
 export const embeddingRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry, metrics }) => {
   app.post<{ Body: EmbeddingRequestBody }>("/v1/embeddings", { schema: { body: EmbeddingRequestBody }, config: { modelWork: true } }, async (req, reply) => {

@@ -7,7 +7,7 @@ import type { FastifyPluginAsync } from "fastify";
 import { Type, type Static } from "@sinclair/typebox";
 import type { ServerDeps } from "../deps.js";
 import type { ServedModel } from "../../router/served-model.js";
-import { keepAliveOf } from "../../router/keep-alive.js";
+import { keepAliveOf } from "../keep-alive.js";
 
 const STARTED = Math.floor(Date.now() / 1000);
 

@@ -4,9 +4,7 @@
  * request, a negative value keeps it loaded until it is evicted or unloaded by hand.
  */
 import { invalidRequest } from "../openai/errors.js";
-
-/** Milliseconds; Infinity = keep loaded. */
-export type KeepAliveMs = number;
+import type { KeepAliveMs } from "../router/served-model.js";
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const DURATION = /^(-?)((?:\d+(?:\.\d+)?(?:ms|s|m|h))+)$/;
