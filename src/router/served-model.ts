@@ -171,9 +171,10 @@ export class ServedModel {
 
   /**
    * Blue-green replacement: starts a worker on `variant` of `spec` (default: the current ones),
-   * waits until it is ready, sends new requests to it, lets the old worker finish its requests
-   * and stops it. A model that is not loaded only takes the new settings for its next load. If
-   * the new worker cannot start, the old one keeps serving and the error is thrown.
+   * waits until it is ready and sends new requests to it; the old worker finishes its requests
+   * and then stops, after this resolves. A model that is not loaded only takes the new settings
+   * for its next load. If the new worker cannot start, the old one keeps serving and the error
+   * is thrown.
    */
   reload(reason: string, spec: ModelSpec = this.spec, variant = Math.min(this.variant, spec.sources.length - 1)): Promise<void> {
     const run = async () => {
@@ -196,7 +197,7 @@ export class ServedModel {
       this.worker = fresh;
       this.host.logger.info({ model: this.id, source, reason, finishing: this.leases.get(old) ?? 0 }, "reload: new worker serving; the old one finishes its requests");
       this.scheduleIdleUnload();
-      await this.retire(old);
+      this.retire(old).catch((err: Error) => this.host.logger.error({ model: this.id, err: err.message }, "reload: stopping the old worker failed"));
     };
     const done = this.swaps.then(run);
     this.swaps = done.catch(() => undefined);
