@@ -8,6 +8,8 @@ import { resolveModel } from "./models/resolve.js";
 import { ModelRegistry } from "./router/registry.js";
 import { modelSpecs } from "./router/catalog.js";
 import { estimateMemory } from "./models/memory-budget.js";
+import { PressureMonitor, type PressureSource } from "./models/pressure.js";
+import { QuantizationFallback } from "./router/fallback.js";
 import { buildServer } from "./server/app.js";
 import { createMetrics, initModelSeries } from "./metrics/definitions.js";
 import type { ModelInfo } from "./engine/types.js";
@@ -61,7 +63,13 @@ export async function main(overrides: ConfigOverrides): Promise<Running> {
  * Starts serving `config`. `onFatal` runs with a one-line reason when the model cannot be
  * loaded (the CLI prints it and exits non-zero; tests observe it).
  */
-export async function start(config: Config, logger: Logger, onFatal: (code: number, message: string) => void): Promise<Running> {
+export async function start(
+  config: Config,
+  logger: Logger,
+  onFatal: (code: number, message: string) => void,
+  /** Tests give the memory-pressure watch a fake source. */
+  extras: { pressureSource?: PressureSource } = {},
+): Promise<Running> {
   const model = await resolveModel(config.model.source, config.model.dir);
   if (model.synthetic) {
     logger.warn(
@@ -109,10 +117,26 @@ export async function start(config: Config, logger: Logger, onFatal: (code: numb
     (stopping ??= (async () => {
       logger.info({ graceMs: config.server.shutdownGraceMs }, "shutting down: draining requests in flight");
       if (!(await app.drain(config.server.shutdownGraceMs))) logger.warn("grace period over; ending the requests still in flight");
+      fallback?.stop();
       await registry.stop();
       await closeServer(app);
       logger.info("stopped");
     })());
+
+  // The quantization fallback watches memory only when some model has a smaller variant to go to.
+  const fallback = registry.list().some((m) => m.spec.sources.length > 1)
+    ? new QuantizationFallback(
+        registry,
+        new PressureMonitor({
+          ...config.pressure,
+          source: extras.pressureSource,
+          budgetBytes: config.model.memoryBudgetMB > 0 ? config.model.memoryBudgetMB * 2 ** 20 : undefined,
+        }),
+        logger,
+        (swap) => metrics.fallbackSwaps.inc({ model: swap.model, direction: swap.direction }),
+      )
+    : null;
+  fallback?.start();
 
   const served = registry.get(id)!;
   served.load().then(

@@ -109,6 +109,18 @@ export const ConfigSchema = Type.Object(
     ),
     /** Models served besides `model.source` and the `.gguf` files in `model.dir`, each with its own settings. */
     models: Type.Array(ModelEntry),
+    /** The memory-pressure watch that swaps models with fallbacks to smaller variants (only runs when a model names fallbacks). */
+    pressure: Type.Object(
+      {
+        /** Sampling period of the pressure source. */
+        intervalMs: Type.Integer({ minimum: 10 }),
+        /** Pressure must last this long before models step down. */
+        sustainMs: Type.Integer({ minimum: 0 }),
+        /** Calm must last this long before they swap back (hysteresis). */
+        reliefMs: Type.Integer({ minimum: 0 }),
+      },
+      { additionalProperties: false },
+    ),
     generation: Type.Object(
       {
         /** Cap on max_tokens when a request gives none. */

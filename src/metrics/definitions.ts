@@ -37,6 +37,7 @@ export function createMetrics() {
     preemptions: new Counter({ ...m, name: "edgellm_preemptions_total", help: "Requests preempted when the KV pool ran out", labelNames: model }),
     requestsFinished: new Counter({ ...m, name: "edgellm_requests_finished_total", help: "Completed requests by finish reason", labelNames: ["model", "finish_reason"] as const }),
     requestsFailed: new Counter({ ...m, name: "edgellm_requests_failed_total", help: "Failed requests by error code", labelNames: ["code"] as const }),
+    fallbackSwaps: new Counter({ ...m, name: "edgellm_model_fallback_swaps_total", help: "Memory-pressure swaps to a smaller variant (down) and back (up)", labelNames: ["model", "direction"] as const }),
     workerRestarts: new Counter({ ...m, name: "edgellm_worker_restarts_total", help: "Model worker restarts after a crash", labelNames: model }),
     clientDisconnects: new Counter({ ...m, name: "edgellm_client_disconnects_total", help: "Requests whose client went away before the end", labelNames: model }),
     // Histograms.
@@ -64,7 +65,8 @@ const FINISH_REASONS = ["stop", "length", "tool_calls"] as const;
 export function initModelSeries(metrics: Metrics, modelId: string): void {
   const labels = { model: modelId };
   for (const metric of Object.values(metrics)) {
-    if (metric instanceof Counter && metric !== metrics.requestsFailed && metric !== metrics.requestsFinished) (metric as Counter<"model">).inc(labels, 0);
+    const ownLabels = metric === metrics.requestsFailed || metric === metrics.requestsFinished || metric === metrics.fallbackSwaps;
+    if (metric instanceof Counter && !ownLabels) (metric as Counter<"model">).inc(labels, 0);
     else if (metric instanceof Histogram) (metric as Histogram<"model">).zero(labels);
   }
   for (const finish_reason of FINISH_REASONS) metrics.requestsFinished.inc({ ...labels, finish_reason }, 0);

@@ -24,7 +24,11 @@ const realpath = (file: string) => {
 
 /** `defaultModel`: the resolved default model (its id and file). */
 export function modelSpecs(config: Config, defaultModel: { id: string; path: string }): ModelSpec[] {
-  const specs: ModelSpec[] = [{ id: defaultModel.id, sources: [defaultModel.path], model: config.model }];
+  // A `models:` entry with the default model's id gives it fallbacks and settings; its source stays model.source.
+  const own = config.models.find((e) => e.id === defaultModel.id);
+  const specs: ModelSpec[] = [
+    { id: defaultModel.id, sources: [defaultModel.path, ...(own?.fallbacks ?? [])], model: own ? entrySettings(config, own) : config.model },
+  ];
   const ids = new Set([defaultModel.id]);
   for (const entry of config.models) {
     if (ids.has(entry.id)) continue;

@@ -59,6 +59,8 @@ export class ServedModel {
   lastUsed = 0;
   /** When an idle model unloads (ms since epoch); null = not scheduled. */
   expiresAt: number | null = null;
+  /** Set while a fallback variant serves because of memory pressure: why, since when, the numbers. */
+  fallback: ({ reason: string; since: string } & Record<string, unknown>) | null = null;
   /** Why the last load failed; cleared by a successful one. */
   lastError: string | null = null;
   private loading: Promise<ModelWorker> | null = null;
