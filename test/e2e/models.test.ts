@@ -14,6 +14,8 @@ import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { openStream } from "../helpers/stream.js";
 import { waitFor } from "../helpers/stream.js";
+import { estimateMemory } from "../../src/models/memory-budget.js";
+import { loadConfig } from "../../src/config/load.js";
 
 const SCRIPTS = { alpha: "Alpha answers.", beta: "Beta answers.", gamma: "Gamma answers." } as const;
 type Id = keyof typeof SCRIPTS;
@@ -186,5 +188,46 @@ describe("keep_alive, idle unload and the admin endpoints", () => {
     const bad = await admin("unload", {});
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { param: string } }).error.param).toBe("model");
+  });
+});
+
+describe("memory admission: model.memoryBudgetMB bounds the loaded models together", () => {
+  let server: TestServer;
+  let client: OpenAI;
+  let dir: string;
+  let oneMiB: number;
+  let budgetMiB: number;
+  beforeAll(async () => {
+    dir = await modelDir(["beta"]);
+    const set = { "model.dir": dir, "model.contextSize": 2048 };
+    // Room for one model, not two: every model here has the same shape, so the same estimate.
+    const estimate = await estimateMemory(undefined, join(dir, "alpha.gguf"), loadConfig({ set: { ...set, "model.sequences": 2, "model.threads": 1 } }, {}).model);
+    oneMiB = Math.ceil((estimate.weightsBytes + estimate.contextBytes) / 2 ** 20);
+    budgetMiB = Math.ceil(oneMiB * 1.5);
+    server = await startTestServer(join(dir, "alpha.gguf"), { ...set, "model.memoryBudgetMB": budgetMiB });
+    client = new OpenAI({ baseURL: server.baseURL, apiKey: "unused", maxRetries: 0 });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("unloads an idle model to make room; with every loaded model busy, answers 503 with the numbers", async () => {
+    const long = await openStream(`${server.baseURL}/chat/completions`, {
+      model: "beta",
+      stream: true,
+      max_tokens: 2000,
+      messages: [{ role: "user", content: "hi" }],
+      chat_template_kwargs: { enable_thinking: false },
+    });
+    expect(await long.next()).toBeDefined();
+    expect(await states(server)).toEqual({ alpha: "unloaded", beta: "loaded", gamma: "unloaded" });
+    const err = await ask(client, "gamma").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    const apiErr = err as InstanceType<typeof OpenAI.APIError>;
+    expect(apiErr.status).toBe(503);
+    expect(apiErr.code).toBe("insufficient_memory");
+    expect(apiErr.message).toContain(`Cannot load model 'gamma': it needs about ${oneMiB} MiB, the loaded models use about ${oneMiB} MiB and model.memoryBudgetMB is ${budgetMiB} MiB`);
+    long.abort();
   });
 });
