@@ -3,6 +3,17 @@
  * worker IPC boundary as JSON.
  */
 import type { EngineErrorInfo } from "./errors.js";
+import type { Config } from "../config/schema.js";
+
+/** What an engine is started with: its model file, the id it serves it as, and the settings it obeys. */
+export interface EngineOptions {
+  modelPath: string;
+  modelId: string;
+  model: Config["model"];
+  generation: Config["generation"];
+  /** The bounds the engine enforces itself; the server checks the other limits before a request reaches it. */
+  limits: Pick<Config["limits"], "maxPromptTokens" | "maxQueuedRequests" | "maxQueuedTokens">;
+}
 
 /** A chat message as the chat template sees it (after normalization of the wire format). */
 export interface TemplateMessage {
