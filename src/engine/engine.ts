@@ -251,7 +251,11 @@ export class Engine {
     return [...(shouldPrependBosToken && bos !== null ? [bos] : []), ...this.model.tokenize(prompt, true)];
   }
 
-  /** A template without the switch but whose generation prompt opens <think> always thinks. */
+  /**
+   * The one place thinking is decided: the request's switch, else generation.enableThinking, when
+   * the template has the switch. A template without it but whose generation prompt opens <think>
+   * always thinks.
+   */
   private thinkingFor(request: GenerationRequest): boolean {
     return this.facts?.supportsThinking
       ? (request.enableThinking ?? this.options.generation.enableThinking)

@@ -54,11 +54,15 @@ export interface GenerationRequest {
   tools?: ToolSpec[];
   /** Extra variables for the chat template (chat_template_kwargs). */
   templateKwargs: Record<string, unknown>;
-  /** Effective thinking switch; undefined = server default. */
+  /**
+   * Thinking as the client asked for it (whichever spelling it used); undefined = it did not say.
+   * Whether the prompt thinks is decided by the engine alone (the template may have no switch),
+   * and reported in StartedInfo.
+   */
   enableThinking?: boolean;
   /** Completion tokens; undefined = config default, bounded by what the context can hold. */
   maxTokens?: number;
-  /** Thought tokens before the engine closes the think block itself; 0 = unlimited, undefined = config default. */
+  /** Thought tokens before the engine closes the think block itself, as asked; 0 = unlimited, undefined = config default. */
   thinkingBudget?: number;
   /** Constrains the answer (the text after any think block); undefined = free text. */
   grammar?: GrammarSpec;
