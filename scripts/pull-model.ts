@@ -8,6 +8,9 @@ import { parseArgs } from "node:util";
 import path from "node:path";
 import { pullModel, ModelSourceError } from "../src/models/resolve.js";
 import { ProgressReporter } from "./lib/progress.js";
+import { handleHelp } from "./lib/tool.js";
+
+handleHelp(import.meta.url);
 
 /** Short names for models we test against. */
 const ALIASES: Record<string, string> = {
@@ -16,14 +19,7 @@ const ALIASES: Record<string, string> = {
 };
 
 const usage = `usage: npm run pull -- <${Object.keys(ALIASES).join("|")}|hf:owner/repo:quant|https://host/file.gguf> [--dir models]\n`;
-const { values, positionals } = parseArgs({
-  options: { dir: { type: "string", default: "models" }, help: { type: "boolean", short: "h" } },
-  allowPositionals: true,
-});
-if (values.help) {
-  process.stdout.write(usage);
-  process.exit(0);
-}
+const { values, positionals } = parseArgs({ options: { dir: { type: "string", default: "models" } }, allowPositionals: true });
 const name = positionals[0];
 if (!name) {
   process.stderr.write(usage);
