@@ -7,7 +7,7 @@ import { createLogger } from "./logger.js";
 import { resolveModel } from "./models/resolve.js";
 import { ModelRegistry } from "./router/registry.js";
 import { modelSpecs } from "./router/catalog.js";
-import { estimateMemory } from "./models/memory-budget.js";
+import { estimateMemory } from "./engine/memory-budget.js";
 import { PressureMonitor, type PressureSource } from "./models/pressure.js";
 import { QuantizationFallback } from "./router/fallback.js";
 import { buildServer } from "./server/app.js";

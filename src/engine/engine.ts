@@ -11,10 +11,10 @@ import {
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
-import type { WorkerInit } from "../worker/protocol.js";
 import type {
   EmbeddingRequest,
   EmbeddingResult,
+  EngineOptions,
   EngineStatus,
   GenerationEvent,
   GenerationRequest,
@@ -31,7 +31,7 @@ import { LlamaSlot } from "./llama-slot.js";
 import { buildEvaluateOptions, resolveSampling } from "./sampling.js";
 import { GrammarCache, type AnswerGrammars } from "./grammar.js";
 import { Generation } from "./generation.js";
-import { checkMemoryBudget } from "../models/memory-budget.js";
+import { checkMemoryBudget } from "./memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
 import { KvPagePool } from "./kv/page-pool.js";
 import { kvLayout } from "./kv/layout.js";
@@ -51,7 +51,7 @@ export class Engine {
   private readonly admitting = new Map<number, { cancelled: boolean }>();
 
   private constructor(
-    private readonly init: WorkerInit,
+    private readonly options: EngineOptions,
     private readonly llama: Llama,
     private readonly model: LlamaModel,
     /** Absent for an embedding model, which has no chat sequences. */
@@ -68,10 +68,10 @@ export class Engine {
     private readonly log: EngineLog,
   ) {}
 
-  static async load(init: WorkerInit, log: EngineLog): Promise<Engine> {
+  static async load(options: EngineOptions, log: EngineLog): Promise<Engine> {
     const started = performance.now();
-    const threads = init.model.threads > 0 ? init.model.threads : os.availableParallelism();
-    const backend = await loadLlamaBackend(init.model.kvPool, {
+    const threads = options.model.threads > 0 ? options.model.threads : os.availableParallelism();
+    const backend = await loadLlamaBackend(options.model.kvPool, {
       logLevel: LlamaLogLevel.warn,
       logger: (level, message) => {
         const text = message.trim();
@@ -81,24 +81,24 @@ export class Engine {
     if (backend.notice) log("warn", backend.notice);
     const { llama } = backend;
     const unified = backend.unifiedKv;
-    await checkMemoryBudget(llama, init.modelPath, init.model);
-    const model = await llama.loadModel({ modelPath: init.modelPath });
+    await checkMemoryBudget(llama, options.modelPath, options.model);
+    const model = await llama.loadModel({ modelPath: options.modelPath });
     // An embedding model serves /v1/embeddings only, as llama-server started with --embeddings
     // does: chat sequences would reserve KV memory for generations it was not trained to make.
     // Its one embedding context is created here, not on first use, so a context that does not
     // fit in memory stops start-up with one clear line instead of failing a request later.
     const pooling = declaredPooling(model.fileInfo.metadata);
     const embedder = pooling
-      ? await Embedder.create(model, pooling, { contextSize: init.model.contextSize, batchSize: init.model.batchSize, threads, vocabularySize: vocabularySize(model) })
+      ? await Embedder.create(model, pooling, { contextSize: options.model.contextSize, batchSize: options.model.batchSize, threads, vocabularySize: vocabularySize(model) })
       : undefined;
     const { context, slots, kv, requestContext, poolCells } = embedder
-      ? { context: undefined, slots: [], kv: new KvPagePool(init.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }
-      : await createSequences(model, init, unified, threads);
+      ? { context: undefined, slots: [], kv: new KvPagePool(options.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }
+      : await createSequences(model, options, unified, threads);
     const template = model.fileInfo.metadata.tokenizer?.chat_template as string | undefined;
     const facts = template ? templateFacts(template) : undefined;
     const info: ModelInfo = {
-      id: init.modelId,
-      path: init.modelPath,
+      id: options.modelId,
+      path: options.modelPath,
       contextSize: requestContext,
       sequences: slots.length,
       kvPool: unified ? "unified" : "per-sequence",
@@ -108,21 +108,21 @@ export class Engine {
       chatTemplate: template !== undefined,
       supportsThinking: facts?.supportsThinking ?? false,
       pooling: pooling ?? null,
-      sizeBytes: statSync(init.modelPath).size,
+      sizeBytes: statSync(options.modelPath).size,
       loadMs: Math.round(performance.now() - started),
     };
     log("info", "model loaded", { threads, ...info });
     const rounds: number[] = [];
     const scheduler = new Scheduler(slots, {
       kv,
-      prefixReuse: init.model.prefixReuse,
+      prefixReuse: options.model.prefixReuse,
       onRound: (tokens) => {
         // Bounded: a worker nobody scrapes must not grow without limit.
         if (rounds.length < 100_000) rounds.push(tokens);
       },
     });
     const thoughtClose = model.tokenize(THOUGHT_CLOSE, true);
-    return new Engine(init, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, embedder, info, log);
+    return new Engine(options, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, embedder, info, log);
   }
 
   submit(id: number, request: GenerationRequest, emit: Emit): void {
@@ -155,7 +155,7 @@ export class Engine {
    * waiting without end (what llama-server and, until recently, vLLM do).
    */
   private checkBackpressure(promptTokens: number): void {
-    const { maxQueuedRequests, maxQueuedTokens } = this.init.limits;
+    const { maxQueuedRequests, maxQueuedTokens } = this.options.limits;
     const { queued, queuedTokens } = this.scheduler.snapshot();
     const overRequests = maxQueuedRequests > 0 && queued >= maxQueuedRequests;
     const overTokens = maxQueuedTokens > 0 && queued > 0 && queuedTokens + promptTokens > maxQueuedTokens;
@@ -251,10 +251,14 @@ export class Engine {
     return [...(shouldPrependBosToken && bos !== null ? [bos] : []), ...this.model.tokenize(prompt, true)];
   }
 
-  /** A template without the switch but whose generation prompt opens <think> always thinks. */
+  /**
+   * The one place thinking is decided: the request's switch, else generation.enableThinking, when
+   * the template has the switch. A template without it but whose generation prompt opens <think>
+   * always thinks.
+   */
   private thinkingFor(request: GenerationRequest): boolean {
     return this.facts?.supportsThinking
-      ? (request.enableThinking ?? this.init.generation.enableThinking)
+      ? (request.enableThinking ?? this.options.generation.enableThinking)
       : (this.facts?.generationOpensThink ?? false);
   }
 
@@ -290,12 +294,12 @@ export class Engine {
     const tooLong = (maxTokens: number) => new EngineError({ kind: "context_too_long", param, contextSize, promptTokens: prompt.length, maxTokens });
     if (request.maxTokens !== undefined && prompt.length + request.maxTokens > contextSize) throw tooLong(request.maxTokens);
     if (prompt.length >= contextSize) throw tooLong(1);
-    const maxPrompt = this.init.limits.maxPromptTokens;
+    const maxPrompt = this.options.limits.maxPromptTokens;
     if (maxPrompt > 0 && prompt.length > maxPrompt) {
       throw new EngineError({ kind: "prompt_too_long", param, promptTokens: prompt.length, limit: maxPrompt });
     }
-    const maxTokens = request.maxTokens ?? Math.min(this.init.generation.defaultMaxTokens, contextSize - prompt.length);
-    const sampling: Required<SamplingParams> = resolveSampling(request.sampling, thinking ? this.init.generation.samplingThinking : this.init.generation.samplingNonThinking);
+    const maxTokens = request.maxTokens ?? Math.min(this.options.generation.defaultMaxTokens, contextSize - prompt.length);
+    const sampling: Required<SamplingParams> = resolveSampling(request.sampling, thinking ? this.options.generation.samplingThinking : this.options.generation.samplingNonThinking);
     this.log("debug", "prompt rendered", { id, requestId: request.requestId, prompt: promptText ?? request.prompt });
 
     const task = new Generation(
@@ -305,7 +309,7 @@ export class Engine {
         stop: request.stop,
         thinking,
         startsInReasoning,
-        thinkingBudget: request.thinkingBudget ?? this.init.generation.thinkingBudget,
+        thinkingBudget: request.thinkingBudget ?? this.options.generation.thinkingBudget,
         grammar,
         evaluateOptions: (recent) => buildEvaluateOptions(sampling, recent),
         thoughtClose: this.thoughtClose,
@@ -338,15 +342,15 @@ function vocabularySize(model: LlamaModel): number {
  * The chat sequences: one context holding `model.sequences` sequences over a unified or a
  * per-sequence KV pool, its page table, and a slot per sequence.
  */
-async function createSequences(model: LlamaModel, init: WorkerInit, unified: boolean, threads: number) {
-  const { sequences, contextSize, kvPageTokens } = init.model;
+async function createSequences(model: LlamaModel, options: EngineOptions, unified: boolean, threads: number) {
+  const { sequences, contextSize, kvPageTokens } = options.model;
   const context = await model.createContext({
     sequences,
-    contextSize: kvLayout(init.model).contextPerSequence,
-    batchSize: init.model.batchSize,
+    contextSize: kvLayout(options.model).contextPerSequence,
+    batchSize: options.model.batchSize,
     threads,
-    experimentalKvCacheKeyType: KV_TYPES[init.model.kvCacheType],
-    experimentalKvCacheValueType: KV_TYPES[init.model.kvCacheType],
+    experimentalKvCacheKeyType: KV_TYPES[options.model.kvCacheType],
+    experimentalKvCacheValueType: KV_TYPES[options.model.kvCacheType],
     ...(unified && { kvUnified: true }),
   });
   if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");
@@ -360,7 +364,7 @@ async function createSequences(model: LlamaModel, init: WorkerInit, unified: boo
   const slots = Array.from(
     { length: sequences },
     (_, i) =>
-      new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model, Math.min(init.model.prefillChunk, init.model.batchSize)),
+      new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model, Math.min(options.model.prefillChunk, options.model.batchSize)),
   );
   return { context, slots, kv, requestContext, poolCells };
 }

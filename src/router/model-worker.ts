@@ -7,8 +7,8 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import type { EmbeddingRequest, EmbeddingResult, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
-import type { MainToWorker, WorkerInit, WorkerToMain } from "../worker/protocol.js";
+import type { EmbeddingRequest, EmbeddingResult, EngineOptions, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
+import type { MainToWorker, WorkerToMain } from "../worker/protocol.js";
 import { EngineError, type EngineErrorInfo } from "../engine/errors.js";
 import { GenerationStream } from "./generation-stream.js";
 
@@ -52,7 +52,7 @@ export class ModelWorker extends EventEmitter {
 
   constructor(
     readonly id: string,
-    private readonly init: WorkerInit,
+    private readonly engine: EngineOptions,
     private readonly log: Logger,
     private readonly options: WorkerOptions = {},
   ) {
@@ -64,13 +64,13 @@ export class ModelWorker extends EventEmitter {
     if (this.state !== "restarting") this.state = "loading";
     const execArgv = [
       ...(WORKER_ENTRY.pathname.endsWith(".ts") ? ["--import", "tsx"] : []),
-      ...(this.init.model.workerHeapMB > 0 ? [`--max-old-space-size=${this.init.model.workerHeapMB}`] : []),
+      ...(this.engine.model.workerHeapMB > 0 ? [`--max-old-space-size=${this.engine.model.workerHeapMB}`] : []),
     ];
     const child = fork(fileURLToPath(WORKER_ENTRY), [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child = child;
     // IPC to a child that just died fails asynchronously; without a listener that would crash the server.
     child.on("error", (err) => this.log.warn({ model: this.id, err: err.message }, "worker channel error"));
-    this.send({ type: "init", init: this.init });
+    this.send({ type: "init", engine: this.engine });
     return new Promise<ModelInfo>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -78,8 +78,8 @@ export class ModelWorker extends EventEmitter {
         settled = true;
         this.state = "failed";
         child.kill("SIGKILL");
-        reject(new ModelLoadError(`model load timed out after ${this.init.model.loadTimeoutMs} ms`));
-      }, this.init.model.loadTimeoutMs);
+        reject(new ModelLoadError(`model load timed out after ${this.engine.model.loadTimeoutMs} ms`));
+      }, this.engine.model.loadTimeoutMs);
       child.on("message", (msg: WorkerToMain) => {
         switch (msg.type) {
           case "ready":

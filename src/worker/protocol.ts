@@ -2,6 +2,7 @@
 import type {
   EmbeddingRequest,
   EmbeddingResult,
+  EngineOptions,
   EngineStatus,
   GenerationEvent,
   GenerationRequest,
@@ -10,18 +11,9 @@ import type {
   TextOpResult,
 } from "../engine/types.js";
 import type { EngineErrorInfo } from "../engine/errors.js";
-import type { Config } from "../config/schema.js";
-
-export interface WorkerInit {
-  modelPath: string;
-  modelId: string;
-  model: Config["model"];
-  generation: Config["generation"];
-  limits: Config["limits"];
-}
 
 export type MainToWorker =
-  | { type: "init"; init: WorkerInit }
+  | { type: "init"; engine: EngineOptions }
   | { type: "generate"; id: number; request: GenerationRequest }
   | { type: "cancel"; id: number }
   | { type: "status"; id: number; drainRounds: boolean }

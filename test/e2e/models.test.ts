@@ -14,7 +14,7 @@ import { scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { openStream } from "../helpers/stream.js";
 import { waitFor } from "../helpers/stream.js";
-import { estimateMemory } from "../../src/models/memory-budget.js";
+import { estimateMemory } from "../../src/engine/memory-budget.js";
 import { loadConfig } from "../../src/config/load.js";
 
 const SCRIPTS = { alpha: "Alpha answers.", beta: "Beta answers.", gamma: "Gamma answers." } as const;
