@@ -98,9 +98,13 @@ export class ModelRegistry {
     return served;
   }
 
-  /** Health: the default model and every resident one are ready. Models not loaded do not count. */
+  /**
+   * Health: every loaded or loading model is ready, and the default model has loaded (a default
+   * model unloaded later for idleness or to make room does not count, one that failed does).
+   */
   allReady(): boolean {
-    const counted = this.list().filter((m) => m.id === this.defaultId || m.worker !== null || m.loadStatus === "loading");
+    const pending = (m: ServedModel) => m.id === this.defaultId && (m.lastUsed === 0 || m.lastError !== null);
+    const counted = this.list().filter((m) => m.worker !== null || m.loadStatus === "loading" || pending(m));
     return counted.length > 0 && counted.every((m) => m.state === "ready");
   }
 

@@ -166,6 +166,8 @@ describe("keep_alive, idle unload and the admin endpoints", () => {
     await waitFor(() => states(server, auth), (s) => s.gamma === "unloaded", 10_000);
     // alpha was loaded at start, used by nobody: idle for model.idleUnloadSec.
     expect(await states(server, auth)).toEqual({ alpha: "unloaded", beta: "loaded", gamma: "unloaded" });
+    // A default model unloaded for idleness is not a health problem.
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
   });
 
   it("a bad keep_alive is a 400 naming it", async () => {
