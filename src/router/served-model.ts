@@ -128,7 +128,8 @@ export class ServedModel {
 
   /**
    * Loads the model unless it is loaded; resolves with the serving worker, rejects with an
-   * EngineError (model_load_failed, model_capacity, insufficient_memory, shutting_down). `keepAlive` replaces the model's keep-alive (POST /v1/models/load's keep_alive).
+   * EngineError (model_load_failed, model_capacity, insufficient_memory, shutting_down).
+   * `keepAlive` replaces the model's keep-alive (POST /v1/models/load's keep_alive).
    */
   load(keepAlive?: KeepAliveMs): Promise<ModelWorker> {
     if (keepAlive !== undefined) {
