@@ -6,11 +6,13 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { EventEmitter } from "node:events";
+import { stat } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { EmbeddingRequest, EmbeddingResult, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
 import type { MainToWorker, WorkerInit, WorkerToMain } from "../worker/protocol.js";
-import { ApiError, clientClosed } from "../openai/errors.js";
+import { ApiError, clientClosed, invalidRequest } from "../openai/errors.js";
 import { GenerationStream } from "./generation-stream.js";
+import { AdapterSet, toAdapter, type Adapter, type AdapterSpec } from "./adapters.js";
 
 const WORKER_ENTRY = new URL("../worker/main" + (import.meta.url.endsWith(".ts") ? ".ts" : ".js"), import.meta.url);
 
@@ -59,6 +61,8 @@ export class ModelWorker extends EventEmitter {
   /** Requests answered by one message: text operations and embeddings. */
   private readonly replyWaiters = new Map<number, (answer: { result: unknown } | { error: ApiError }) => void>();
   private stopping = false;
+  /** The model's LoRA adapters: `model.lora`, then those added at run time. */
+  readonly adapters: AdapterSet;
 
   constructor(
     readonly id: string,
@@ -67,6 +71,7 @@ export class ModelWorker extends EventEmitter {
     private readonly options: WorkerOptions = {},
   ) {
     super();
+    this.adapters = new AdapterSet(init.model.lora);
   }
 
   /** Starts the worker and resolves once the model is loaded (rejects with the worker's reason). */
@@ -80,7 +85,8 @@ export class ModelWorker extends EventEmitter {
     this.child = child;
     // IPC to a child that just died fails asynchronously; without a listener that would crash the server.
     child.on("error", (err) => this.log.warn({ model: this.id, err: err.message }, "worker channel error"));
-    this.send({ type: "init", init: this.init });
+    // A restarted worker loads the adapters added at run time too.
+    this.send({ type: "init", init: this.init, adapters: this.adapters.paths() });
     return new Promise<ModelInfo>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -117,6 +123,7 @@ export class ModelWorker extends EventEmitter {
             return;
           case "text_op":
           case "embeddings":
+          case "adapter_load":
             this.replyWaiters.get(msg.id)?.("result" in msg ? { result: msg.result } : { error: ApiError.fromJSON(msg.error) });
             this.replyWaiters.delete(msg.id);
             return;
@@ -271,6 +278,33 @@ export class ModelWorker extends EventEmitter {
     });
     this.send(message(id));
     return { id, answer };
+  }
+
+  /** Loads the adapter in the worker, then lets requests select it; rejects with an ApiError (400 when llama.cpp refuses the file). */
+  async addAdapter(spec: AdapterSpec): Promise<Adapter> {
+    const adapter = toAdapter(spec);
+    this.adapters.ensureFree(adapter.id);
+    const file = await stat(adapter.path).catch(() => undefined);
+    if (!file?.isFile()) throw invalidRequest(`No adapter file at ${adapter.path}`, "path", "adapter_file_not_found");
+    await this.ask<null>((id) => ({ type: "adapter_load", id, path: adapter.path })).answer;
+    try {
+      this.adapters.add(adapter);
+    } catch (err) {
+      // Another request took the id while the file loaded.
+      if (!this.adapters.paths().includes(adapter.path)) this.send({ type: "adapter_unload", path: adapter.path });
+      throw err;
+    }
+    this.log.info({ model: this.id, adapter: adapter.id, path: adapter.path, scale: adapter.scale }, "LoRA adapter added");
+    return adapter;
+  }
+
+  /** Requests can no longer select the adapter; the worker frees it when those running with it end. */
+  removeAdapter(id: string): Adapter | undefined {
+    const adapter = this.adapters.remove(id);
+    if (!adapter) return undefined;
+    if (!this.adapters.paths().includes(adapter.path)) this.send({ type: "adapter_unload", path: adapter.path });
+    this.log.info({ model: this.id, adapter: adapter.id }, "LoRA adapter removed");
+    return adapter;
   }
 
   get pid(): number | undefined {

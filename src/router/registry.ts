@@ -23,9 +23,16 @@ export class ModelRegistry {
       if (only && others.length === 0) return only;
       throw invalidRequest(`'model' is required: this server serves ${this.workers.size} models (see /v1/models)`, "model", "missing_required_parameter");
     }
-    const worker = this.workers.get(model);
+    const worker = this.workers.get(model) ?? this.adapterOwner(model);
     if (!worker) throw modelNotFound(model);
     return worker;
+  }
+
+  /** For a vLLM-style LoRA model id `<model>:<adapter>`: the model's worker when it serves that adapter. */
+  private adapterOwner(model: string): ModelWorker | undefined {
+    const at = model.lastIndexOf(":");
+    const worker = at > 0 ? this.workers.get(model.slice(0, at)) : undefined;
+    return worker?.adapters.byModelId(worker.id, model) ? worker : undefined;
   }
 
   allReady(): boolean {
