@@ -196,18 +196,38 @@ export interface ScriptedLoraSpec {
   readonly quant?: WeightType;
 }
 
-/** Paths of the pair in `dir`, generating both files on first use. */
-export async function ensureScriptedLora(spec: ScriptedLoraSpec, dir: string): Promise<{ model: string; adapter: string }> {
+function normalizeLora(spec: ScriptedLoraSpec) {
   const quant = spec.quant ?? DEFAULT_WEIGHT_TYPE;
   if (!WEIGHT_TYPES.includes(quant)) throw new Error(`unknown weight type ${quant}; expected one of ${WEIGHT_TYPES.join(", ")}`);
-  const triggers = [...(spec.triggers ?? DEFAULT_TRIGGER_TOKENS)];
   const segments = (list: readonly ScriptSegment[]) => list.map((s) => (typeof s === "string" ? s : { token: s.token }));
-  const full = { kind: "scripted-lora", segments: segments(spec.segments), adapterSegments: segments(spec.adapterSegments), triggers, quant };
+  return {
+    kind: "scripted-lora",
+    segments: segments(spec.segments),
+    adapterSegments: segments(spec.adapterSegments),
+    triggers: [...(spec.triggers ?? DEFAULT_TRIGGER_TOKENS)],
+    quant,
+  };
+}
+
+function loraPair(full: ReturnType<typeof normalizeLora>) {
+  const { triggers } = full;
+  return scriptedLoraPair({ segments: full.segments, triggers, weightType: full.quant }, { segments: full.adapterSegments, triggers });
+}
+
+/** Writes the pair to the given paths. */
+export async function synthesizeScriptedLora(spec: ScriptedLoraSpec, out: { model: string; adapter: string }): Promise<void> {
+  const pair = loraPair(normalizeLora(spec));
+  await writeGguf(out.model, pair.model);
+  await writeGguf(out.adapter, pair.adapter);
+}
+
+/** Paths of the pair in `dir`, generating both files on first use. */
+export async function ensureScriptedLora(spec: ScriptedLoraSpec, dir: string): Promise<{ model: string; adapter: string }> {
+  const full = normalizeLora(spec);
   const hash = createHash("sha256").update(JSON.stringify({ version: GENERATOR_VERSION, spec: full })).digest("hex").slice(0, 16);
-  const pair = () => scriptedLoraPair({ segments: full.segments, triggers, weightType: quant }, { segments: full.adapterSegments, triggers });
   const [model, adapter] = await Promise.all([
-    ensureFile(join(dir, `synthetic-scripted-lora-base-${quant}-${hash}.gguf`), (temp) => writeGguf(temp, pair().model)),
-    ensureFile(join(dir, `synthetic-scripted-lora-adapter-${hash}.gguf`), (temp) => writeGguf(temp, pair().adapter)),
+    ensureFile(join(dir, `synthetic-scripted-lora-base-${full.quant}-${hash}.gguf`), (temp) => writeGguf(temp, loraPair(full).model)),
+    ensureFile(join(dir, `synthetic-scripted-lora-adapter-${hash}.gguf`), (temp) => writeGguf(temp, loraPair(full).adapter)),
   ]);
   return { model, adapter };
 }
