@@ -98,7 +98,7 @@ export class Engine {
     const { context, slots, kv, requestContext, poolCells } = embedder
       ? { context: undefined, slots: [], kv: new KvPagePool(init.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }
       : await createSequences(model, init, unified, threads);
-    const loras = context ? new LoraAdapters(model, context) : undefined;
+    const loras = context ? new LoraAdapters(model, context, (msg, fields) => log("error", msg, fields)) : undefined;
     if (!loras && adapters.length > 0) throw new Error("LoRA adapters need a generative model; this one is an embedding model");
     for (const file of adapters) await loras!.load(file);
     const template = model.fileInfo.metadata.tokenizer?.chat_template as string | undefined;

@@ -51,6 +51,7 @@ export class LoraAdapters {
   constructor(
     private readonly model: LlamaModel,
     private readonly context: LlamaContext,
+    private readonly onError: (msg: string, fields: Record<string, unknown>) => void,
   ) {}
 
   private get modelInternals(): ModelInternals {
@@ -93,7 +94,7 @@ export class LoraAdapters {
 
   release(uses: readonly AdapterUse[] | undefined): void {
     for (const u of uses ?? []) this.users.set(u.path, (this.users.get(u.path) ?? 1) - 1);
-    void this.sweep();
+    this.sweep().catch((err: unknown) => this.onError("freeing a removed LoRA adapter failed", { err: String(err) }));
   }
 
   /** Gives the context exactly the adapter set `key` (between rounds: no decode is running). */

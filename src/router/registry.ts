@@ -1,4 +1,7 @@
-/** The served models by id. Routing is by exact id; with one model, its worker serves every request. */
+/**
+ * The served models by id. Routing is by exact id, or `<model>:<adapter>` for a model's LoRA
+ * adapter; with one model, its worker serves every request.
+ */
 import type { ModelWorker } from "./model-worker.js";
 import { invalidRequest, modelNotFound } from "../openai/errors.js";
 

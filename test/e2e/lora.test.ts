@@ -6,6 +6,9 @@
  * an adapter one would say the adapter's text.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import OpenAI from "openai";
 import { LORA_ADAPTER_REPLY, LORA_BASE_REPLY, scriptedLoraModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
@@ -20,9 +23,15 @@ describe("LoRA adapters", () => {
   let server: TestServer;
   let client: OpenAI;
   let adapterPath: string;
+  /** A copy of the adapter under its own path: removing it frees the file's adapter in the worker. */
+  let copyDir: string;
+  let copyPath: string;
   beforeAll(async () => {
     const pair = await scriptedLoraModel();
     adapterPath = pair.adapter;
+    copyDir = mkdtempSync(join(tmpdir(), "edgellm-lora-"));
+    copyPath = join(copyDir, "parrot.gguf");
+    copyFileSync(pair.adapter, copyPath);
     server = await startTestServer(pair.model, {
       "model.sequences": 4,
       "model.lora": [`pirate=${pair.adapter}`],
@@ -30,7 +39,10 @@ describe("LoRA adapters", () => {
     });
     client = new OpenAI({ baseURL: server.baseURL, apiKey: KEY, maxRetries: 0 });
   });
-  afterAll(() => server?.stop());
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(copyDir, { recursive: true, force: true });
+  });
 
   async function chat(model: string, extra: WithLora = {}, stream = false): Promise<{ text: string; model: string }> {
     const body = { model, messages: [{ role: "user" as const, content: "hi" }], ...extra };
@@ -110,9 +122,9 @@ describe("LoRA adapters", () => {
     const pid = server.running.registry.list()[0]!.pid;
     expect((await fetch(adapters, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ path: adapterPath }) })).status).toBe(401);
 
-    const added = await fetch(adapters, { method: "POST", headers: AUTH, body: JSON.stringify({ id: "parrot", path: adapterPath, scale: 1 }) });
+    const added = await fetch(adapters, { method: "POST", headers: AUTH, body: JSON.stringify({ path: copyPath, scale: 1 }) });
     expect(added.status).toBe(201);
-    expect(await added.json()).toMatchObject({ id: "parrot", index: 1, model: `${server.modelId}:parrot`, scale: 1 });
+    expect(await added.json()).toMatchObject({ id: "parrot", index: 1, model: `${server.modelId}:parrot`, path: copyPath, scale: 1 });
     const listed = (await (await fetch(adapters, { headers: AUTH })).json()) as { data: Array<{ id: string }> };
     expect(listed.data.map((a) => a.id)).toEqual(["pirate", "parrot"]);
     const [viaId, viaField, base] = await Promise.all([chat(`${server.modelId}:parrot`), chat(server.modelId, { lora: [{ id: "parrot" }] }), chat(server.modelId)]);
@@ -123,8 +135,11 @@ describe("LoRA adapters", () => {
     await expect(chat(`${server.modelId}:parrot`)).rejects.toMatchObject({ status: 404 });
     await expect(chat(server.modelId, { lora: [{ id: "parrot" }] })).rejects.toMatchObject({ status: 400, param: "lora" });
     expect((await fetch(`${adapters}/parrot`, { method: "DELETE", headers: AUTH })).status).toBe(404);
-    // The configured adapter still works and the worker is the same process.
+    // The configured adapter still works, the freed file loads again, and the worker is the same process.
     expect((await chat(`${server.modelId}:pirate`)).text).toBe(LORA_ADAPTER_REPLY);
+    expect((await fetch(adapters, { method: "POST", headers: AUTH, body: JSON.stringify({ path: copyPath }) })).status).toBe(201);
+    expect((await chat(`${server.modelId}:parrot`)).text).toBe(LORA_ADAPTER_REPLY);
+    expect((await fetch(`${adapters}/parrot`, { method: "DELETE", headers: AUTH })).status).toBe(200);
     expect(server.running.registry.list()[0]!.pid).toBe(pid);
   });
 
