@@ -95,6 +95,29 @@ describe("LoRA adapters", () => {
     const response = await client.responses.create({ model: `${server.modelId}:pirate`, input: "hi" });
     expect(response.output_text).toBe(LORA_ADAPTER_REPLY);
     expect(response.model).toBe(`${server.modelId}:pirate`);
+    // Anthropic's format has no lora field: the model id selects the adapter.
+    const message = await fetch(`${server.url}/v1/messages`, {
+      method: "POST",
+      headers: AUTH,
+      body: JSON.stringify({ model: `${server.modelId}:pirate`, max_tokens: 40, messages: [{ role: "user", content: "hi" }] }),
+    });
+    expect(await message.json()).toMatchObject({ model: `${server.modelId}:pirate`, content: [{ type: "text", text: LORA_ADAPTER_REPLY }] });
+  });
+
+  it("reuses a cached prompt only under the same adapter set", async () => {
+    const messages = [{ role: "user" as const, content: "a prompt no other test sends, long enough to be worth caching" }];
+    const cached = async (extra: WithLora) => {
+      const res = await client.chat.completions.create({ model: server.modelId, messages, ...extra } as OpenAI.ChatCompletionCreateParamsNonStreaming);
+      return { text: res.choices[0]!.message.content, cached: res.usage!.prompt_tokens_details!.cached_tokens!, prompt: res.usage!.prompt_tokens };
+    };
+    const first = await cached({});
+    const again = await cached({});
+    expect(again).toEqual({ text: LORA_BASE_REPLY, cached: first.prompt - 1, prompt: first.prompt });
+    // The base request's cache holds this whole prompt; the adapter request may not use it.
+    const adapted = await cached({ lora: [{ id: "pirate" }] });
+    expect(adapted.text).toBe(LORA_ADAPTER_REPLY);
+    expect(adapted.cached).toBeLessThan(first.prompt / 2);
+    expect(await cached({ lora: [{ id: "pirate" }] })).toEqual({ text: LORA_ADAPTER_REPLY, cached: first.prompt - 1, prompt: first.prompt });
   });
 
   it("refuses an unknown adapter with a 400 on param lora, and an unknown adapter model id with a 404", async () => {
