@@ -408,6 +408,9 @@ export class Scheduler {
     const active = this.slots.filter((s) => this.active.has(s.id)).map((s) => this.active.get(s.id)!);
     const group = pickGroup(active.map((e) => ({ key: keyOf(e.task), arrival: e.arrival })), this.groupServed);
     if (group === undefined) return;
+    // Only the sets with active tasks are remembered: a set that comes back counts as new.
+    const activeKeys = new Set(active.map((e) => keyOf(e.task)));
+    for (const key of this.groupServed.keys()) if (!activeKeys.has(key)) this.groupServed.delete(key);
     this.groupServed.set(group, ++this.rounds);
     const live = this.slots
       .filter((s) => this.active.has(s.id) && keyOf(this.active.get(s.id)!.task) === group)
