@@ -31,9 +31,9 @@ export interface LoraSelection {
   scale?: number;
 }
 
-export const ADAPTER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const ADAPTER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-export const adapterNotFound = (model: string, id: number | string) =>
+const adapterNotFound = (model: string, id: number | string) =>
   invalidRequest(`The model '${model}' has no LoRA adapter ${typeof id === "number" ? `at index ${id}` : `'${id}'`} (see GET /v1/models/${model}/adapters)`, "lora", "adapter_not_found");
 
 /** The adapter a spec describes, with its defaults; a 400 (param `param`) when the id is unusable. */
