@@ -1,4 +1,7 @@
-/** The served models by id. Routing is by exact id; with one model, its worker serves every request. */
+/**
+ * The served models by id. Routing is by exact id, or `<model>:<adapter>` for a model's LoRA
+ * adapter; with one model, its worker serves every request.
+ */
 import type { ModelWorker } from "./model-worker.js";
 import { EngineError } from "../engine/errors.js";
 
@@ -23,9 +26,16 @@ export class ModelRegistry {
       if (only && others.length === 0) return only;
       throw new EngineError({ kind: "model_required", served: this.workers.size });
     }
-    const worker = this.workers.get(model);
+    const worker = this.workers.get(model) ?? this.adapterOwner(model);
     if (!worker) throw new EngineError({ kind: "model_not_found", model });
     return worker;
+  }
+
+  /** For a vLLM-style LoRA model id `<model>:<adapter>`: the model's worker when it serves that adapter. */
+  private adapterOwner(model: string): ModelWorker | undefined {
+    const at = model.lastIndexOf(":");
+    const worker = at > 0 ? this.workers.get(model.slice(0, at)) : undefined;
+    return worker?.adapters.byModelId(worker.id, model) ? worker : undefined;
   }
 
   allReady(): boolean {
