@@ -15,6 +15,7 @@ const FLAGS = {
   "log-level": { type: "string" },
   "api-key": { type: "string", multiple: true },
   "api-key-file": { type: "string" },
+  lora: { type: "string", multiple: true },
   set: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -42,6 +43,8 @@ const HELP = `edgellm: OpenAI-compatible server for GGUF models
   --threads       decode threads (0 = all cores) --log-level fatal|error|warn|info|debug|trace
   --api-key       accepted API key (repeatable; also EDGELLM_API_KEY)
   --api-key-file  file with one API key per line
+  --lora          [id=]adapter.gguf: a LoRA adapter for the model (repeatable); requests select it
+                  with "lora": [{"id": "<id>"}] or the model id <model>:<id>
   --config, -c    extra YAML config file
   --set key=value any config key, e.g. --set generation.defaultMaxTokens=512
 `;
@@ -55,6 +58,7 @@ function parse(argv: string[]) {
   }
   // Whole keys: a key may hold a comma, so the list is not joined into one string.
   if (values["api-key"]?.length) set["server.apiKeys"] = values["api-key"];
+  if (values.lora?.length) set["model.lora"] = values.lora;
   for (const kv of values.set ?? []) {
     const eq = kv.indexOf("=");
     if (eq <= 0) throw new ConfigError(`--set expects key=value, got '${kv}'`);

@@ -100,6 +100,23 @@ export const ConfigSchema = Type.Object(
         workerHeapMB: Type.Integer({ minimum: 0 }),
         /** Refuse to load when weights + KV + compute buffers are estimated above this; 0 = the machine's available memory. */
         memoryBudgetMB: Type.Integer({ minimum: 0 }),
+        /**
+         * LoRA adapters served with the model: id (default: file name without .gguf), GGUF path,
+         * default scale (1); or "[id=]path" (what --lora and EDGELLM_MODEL_LORA give).
+         */
+        lora: Type.Array(
+          Type.Union([
+            Type.String({ minLength: 1 }),
+            Type.Object(
+              {
+                id: Type.Optional(Type.String({ minLength: 1 })),
+                path: Type.String({ minLength: 1 }),
+                scale: Type.Optional(Type.Number()),
+              },
+              { additionalProperties: false },
+            ),
+          ]),
+        ),
         /** Models resident at once; loading one more unloads the least recently used idle one. */
         maxLoaded: Type.Integer({ minimum: 1 }),
         /** Seconds an idle model stays loaded when its last request gave no keep_alive; 0 = until evicted. */

@@ -36,6 +36,7 @@ import { loadLlamaBackend } from "./backend.js";
 import { KvPagePool } from "./kv/page-pool.js";
 import { kvLayout } from "./kv/layout.js";
 import { declaredPooling, Embedder } from "./embedder.js";
+import { adapterKey, LoraAdapters } from "./lora.js";
 
 const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
 
@@ -64,11 +65,14 @@ export class Engine {
     private readonly thoughtClose: Token[],
     /** Only for models whose GGUF declares a pooling type. */
     private readonly embedder: Embedder | undefined,
+    /** LoRA adapters; absent for an embedding model. */
+    private readonly loras: LoraAdapters | undefined,
     readonly info: ModelInfo,
     private readonly log: EngineLog,
   ) {}
 
-  static async load(options: EngineOptions, log: EngineLog): Promise<Engine> {
+  /** `adapters`: LoRA adapter files to load before serving; one llama.cpp rejects fails the load. */
+  static async load(options: EngineOptions, log: EngineLog, adapters: readonly string[] = []): Promise<Engine> {
     const started = performance.now();
     const threads = options.model.threads > 0 ? options.model.threads : os.availableParallelism();
     const backend = await loadLlamaBackend(options.model.kvPool, {
@@ -94,6 +98,9 @@ export class Engine {
     const { context, slots, kv, requestContext, poolCells } = embedder
       ? { context: undefined, slots: [], kv: new KvPagePool(options.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }
       : await createSequences(model, options, unified, threads);
+    const loras = context ? new LoraAdapters(model, context, (msg, fields) => log("error", msg, fields)) : undefined;
+    if (!loras && adapters.length > 0) throw new Error("LoRA adapters need a generative model; this one is an embedding model");
+    for (const file of adapters) await loras!.load(file);
     const template = model.fileInfo.metadata.tokenizer?.chat_template as string | undefined;
     const facts = template ? templateFacts(template) : undefined;
     const info: ModelInfo = {
@@ -120,9 +127,10 @@ export class Engine {
         // Bounded: a worker nobody scrapes must not grow without limit.
         if (rounds.length < 100_000) rounds.push(tokens);
       },
+      onGroup: (key) => loras?.apply(key),
     });
     const thoughtClose = model.tokenize(THOUGHT_CLOSE, true);
-    return new Engine(options, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, embedder, info, log);
+    return new Engine(options, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, embedder, loras, info, log);
   }
 
   submit(id: number, request: GenerationRequest, emit: Emit): void {
@@ -138,6 +146,7 @@ export class Engine {
       .then((g) => {
         const { task, info } = this.admit(id, request, g, emit);
         this.checkBackpressure(task.prompt.length);
+        this.loras!.acquire(request.adapters);
         task.cancelled = admission.cancelled;
         this.tasks.set(id, task);
         emit({ type: "started", info });
@@ -186,6 +195,23 @@ export class Engine {
     await this.context?.dispose();
     await this.model.dispose();
     await this.llama.dispose();
+  }
+
+  /** Loads a LoRA adapter file (POST /v1/models/{id}/adapters); a 400 when llama.cpp rejects it. */
+  async loadAdapter(file: string): Promise<{ result: null } | { error: EngineErrorInfo }> {
+    try {
+      if (!this.loras) {
+        throw new EngineError({ kind: "adapter_invalid", param: "path", code: "invalid_adapter", reason: `${this.info.id} is an embedding model: LoRA adapters apply to generation only` });
+      }
+      await this.loras.load(file);
+      return { result: null };
+    } catch (err) {
+      return { error: this.failure(err, "adapter load failed", { file }) };
+    }
+  }
+
+  async unloadAdapter(file: string): Promise<void> {
+    await this.loras?.unload(file);
   }
 
   /** Tokenizer and template work for /tokenize, /detokenize and /apply-template; no sequence needed. */
@@ -314,6 +340,7 @@ export class Engine {
         evaluateOptions: (recent) => buildEvaluateOptions(sampling, recent),
         thoughtClose: this.thoughtClose,
         logprobs: request.logprobs,
+        adapterKey: adapterKey(request.adapters),
       },
       this.model,
       emit,
@@ -321,7 +348,10 @@ export class Engine {
         onAdmitted: (slotId, reused) => this.log("debug", "admitted", { id, slotId, promptTokens: prompt.length, reused }),
         onPreempted: () => this.log("debug", "preempted: the KV pool is full; the request resumes when pages free up", { id }),
         onError: (err) => this.log("error", "generation failed", { id, err: String(err) }),
-        onReleased: () => this.tasks.delete(id),
+        onReleased: () => {
+          this.tasks.delete(id);
+          this.loras!.release(request.adapters);
+        },
       },
     );
     const info: StartedInfo = {

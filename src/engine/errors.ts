@@ -41,6 +41,13 @@ export type EngineErrorInfo =
   | { kind: "shutting_down"; retryAfterSeconds: number }
   | { kind: "request_timeout"; timeoutMs: number }
   | { kind: "client_closed" }
+  /**
+   * A LoRA adapter a request or an admin call names is unknown, malformed, missing or refused by
+   * llama.cpp; `reason` says which, `param` is the request field, `code` the error code.
+   */
+  | { kind: "adapter_invalid"; param: string; code: string; reason: string }
+  /** An admin call adds an adapter under an id the model already has. */
+  | { kind: "adapter_exists"; id: string }
   /** Anything unexpected; its details stay in the worker's log. */
   | { kind: "internal" };
 

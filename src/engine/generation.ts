@@ -29,6 +29,8 @@ export interface GenerationSpec {
   thoughtClose: Token[];
   /** Alternatives to report with each token's log-probability; undefined = no logprobs. */
   logprobs: number | undefined;
+  /** The LoRA adapter set's key (lora.ts adapterKey); "" = none. */
+  adapterKey: string;
 }
 
 export class Generation implements SlotTask {
@@ -37,6 +39,7 @@ export class Generation implements SlotTask {
   preemptions = 0;
   readonly evaluateOptions: SequenceEvaluateOptions;
   readonly logprobs: number | undefined;
+  readonly adapterKey: string;
   private readonly tokenLogprobs: TokenLogprobs | undefined;
   private readonly detok: IncrementalDetokenizer;
   private readonly stops: StopMatcher;
@@ -66,6 +69,7 @@ export class Generation implements SlotTask {
   ) {
     this.prompt = spec.prompt;
     this.logprobs = spec.logprobs;
+    this.adapterKey = spec.adapterKey;
     if (spec.logprobs !== undefined) this.tokenLogprobs = new TokenLogprobs((t) => model.detokenize([t as Token], true));
     this.detok = new IncrementalDetokenizer((tokens) => model.detokenize(tokens as Token[], true));
     this.stops = new StopMatcher(spec.stop);

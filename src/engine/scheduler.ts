@@ -7,12 +7,17 @@
  *   llama_decode, and a non-ascending order makes llama.cpp split the batch.
  * - Prefix reuse: a task takes the free slot whose cache shares the longest prefix with it, or
  *   copies the longest run of cached full pages from any other slot (shared cells in a unified
- *   pool). A task whose prompt shares pages with a prompt still being prefilled waits for them
+ *   pool). Only caches computed under the task's adapter set count: LoRA adapters change the
+ *   KV values, so a slot's cache, and the page hashes, belong to the adapter set it ran with. A task whose prompt shares pages with a prompt still being prefilled waits for them
  *   instead of computing them a second time (n > 1, a burst of agents with one system prompt).
  * - A unified pool is finite: admission needs pages for the tokens to evaluate plus a reserve,
  *   idle cached pages are evicted LRU, and when a round cannot grow every sequence the youngest
  *   request is preempted: its pages are freed and it is requeued with its tokens so far, to
  *   resume where it stopped.
+ * - Adapter groups: llama.cpp applies LoRA adapters per context, so one round (one decode
+ *   batch) runs only the active tasks of one adapter set. When several sets are active the
+ *   rounds go to the set served least recently, so the groups alternate; `onGroup` switches
+ *   the context's adapters before the round's steps are issued.
  */
 import type { KvPagePool, KvPoolStats } from "./kv/page-pool.js";
 import type { RawLogprobs } from "./logprobs.js";
@@ -64,6 +69,8 @@ export interface SchedTask {
   tokens(): readonly number[];
   /** Set when the client went away or the deadline passed; the scheduler frees the slot next round. */
   cancelled: boolean;
+  /** The LoRA adapter set the task runs with, as a canonical key; "" or absent = none. */
+  readonly adapterKey?: string;
   onAdmitted(slotId: number, reusedTokens: number): void;
   /** Returns true when the task is finished (stop, length, stop string). */
   onToken(result: StepResult): boolean;
@@ -94,6 +101,8 @@ export interface SchedulerOptions {
   prefixReuse: boolean;
   /** Sees the tokens evaluated by each round's single batched decode. */
   onRound?: (tokens: number, sequences: number) => void;
+  /** Called before each round with the adapter key of the tasks it runs; the round waits for it. */
+  onGroup?: (adapterKey: string) => Promise<void> | void;
 }
 
 /** Free pages an admission leaves for the running sequences to grow into before preemption. */
@@ -111,6 +120,24 @@ interface Plan {
   reused: number;
   /** Copy `reused` tokens from this slot first. */
   donor?: Slot;
+}
+
+const keyOf = (task: SchedTask): string => task.adapterKey ?? "";
+
+/**
+ * The adapter set the next round runs: of the sets with active tasks, the one whose last round
+ * is oldest (never served first); ties go to the set holding the oldest request.
+ */
+export function pickGroup(
+  active: Iterable<{ key: string; arrival: number }>,
+  lastServed: ReadonlyMap<string, number>,
+): string | undefined {
+  let best: { key: string; served: number; arrival: number } | undefined;
+  for (const { key, arrival } of active) {
+    const served = lastServed.get(key) ?? -1;
+    if (!best || served < best.served || (served === best.served && arrival < best.arrival)) best = { key, served, arrival };
+  }
+  return best?.key;
 }
 
 export function commonPrefixLength(a: readonly number[], b: readonly number[]): number {
@@ -131,6 +158,12 @@ export class Scheduler {
   private readonly kv: KvPagePool;
   private readonly prefixReuse: boolean;
   private readonly onRound: (tokens: number, sequences: number) => void;
+  private readonly onGroup: (adapterKey: string) => Promise<void> | void;
+  /** The adapter set each slot's cache was computed with. */
+  private readonly slotKeys = new Map<number, string>();
+  /** Round number each adapter set last ran in. */
+  private readonly groupServed = new Map<string, number>();
+  private rounds = 0;
   private useCounter = 0;
   private arrivals = 0;
   private preemptions = 0;
@@ -142,7 +175,8 @@ export class Scheduler {
     this.kv = options.kv;
     this.prefixReuse = options.prefixReuse;
     this.onRound = options.onRound ?? (() => {});
-    for (const slot of this.slots) this.kv.sync(slot.id, slot.cachedTokens());
+    this.onGroup = options.onGroup ?? (() => {});
+    for (const slot of this.slots) this.sync(slot);
   }
 
   submit(task: SchedTask): void {
@@ -194,6 +228,10 @@ export class Scheduler {
     }
   }
 
+  private sync(slot: Slot): void {
+    this.kv.sync(slot.id, slot.cachedTokens(), this.slotKeys.get(slot.id) ?? "");
+  }
+
   private freeSlots(): Slot[] {
     return this.slots.filter((s) => !this.active.has(s.id));
   }
@@ -226,18 +264,21 @@ export class Scheduler {
     const { task } = entry;
     this.active.set(slot.id, entry);
     this.lastUsed.set(slot.id, ++this.useCounter);
+    // A cache computed with other adapters is of no use: it goes, and the slot takes the task's set.
+    const sameAdapters = (this.slotKeys.get(slot.id) ?? "") === keyOf(task);
+    this.slotKeys.set(slot.id, keyOf(task));
     try {
       if (plan.donor) {
         const copied = await slot.copyPrefix(plan.donor, plan.reused);
         if (copied) this.kv.adopt(slot.id, plan.donor.id, plan.reused);
-        this.kv.sync(slot.id, slot.cachedTokens());
+        this.sync(slot);
       }
-      const reused = await slot.prepare(task, this.prefixReuse);
-      this.kv.sync(slot.id, slot.cachedTokens());
+      const reused = await slot.prepare(task, this.prefixReuse && (sameAdapters || plan.donor !== undefined));
+      this.sync(slot);
       task.onAdmitted(slot.id, reused);
     } catch (err) {
       this.active.delete(slot.id);
-      this.kv.sync(slot.id, slot.cachedTokens());
+      this.sync(slot);
       task.onError(err);
       task.onReleased();
     }
@@ -252,11 +293,13 @@ export class Scheduler {
     const byAge = [...free].sort(lru);
     if (!this.prefixReuse) return { slot: byAge[0]!, reused: 0 };
     let best: Plan = { slot: byAge[0]!, reused: 0 };
+    const key = keyOf(task);
     for (const slot of byAge) {
+      if ((this.slotKeys.get(slot.id) ?? "") !== key) continue;
       const reused = Math.min(commonPrefixLength(slot.cachedTokens(), tokens), limit);
       if (reused > best.reused) best = { slot, reused };
     }
-    const match = this.kv.lookup(tokens);
+    const match = this.kv.lookup(tokens, key);
     const copy = Math.min(match.tokens, limit - (limit % this.kv.pageTokens));
     if (copy > best.reused) {
       const donor = this.slots.find(
@@ -277,7 +320,7 @@ export class Scheduler {
     const tokens = task.tokens();
     const B = this.kv.pageTokens;
     for (const [slotId, leader] of this.active) {
-      if (this.decoding.has(slotId) || leader.task.cancelled) continue;
+      if (this.decoding.has(slotId) || leader.task.cancelled || keyOf(leader.task) !== keyOf(task)) continue;
       const shared = Math.min(commonPrefixLength(leader.task.tokens(), tokens), tokens.length - 1);
       const pages = shared - (shared % B);
       if (pages <= plan.reused) continue;
@@ -322,7 +365,7 @@ export class Scheduler {
     for (const [slotId, keep] of cuts) {
       const slot = this.slotById.get(slotId)!;
       await slot.truncate(keep);
-      this.kv.sync(slotId, slot.cachedTokens());
+      this.sync(slot);
     }
   }
 
@@ -353,7 +396,7 @@ export class Scheduler {
     await slot.release();
     // Its pages go now (pages it shares stay with their other holders); it recomputes on resume.
     await slot.truncate(0);
-    this.kv.sync(slotId, slot.cachedTokens());
+    this.sync(slot);
     const at = this.queue.findIndex((e) => e.arrival > entry.arrival);
     this.queue.splice(at === -1 ? this.queue.length : at, 0, entry);
   }
@@ -362,8 +405,24 @@ export class Scheduler {
     const cancelled = this.slots.filter((s) => this.active.get(s.id)?.task.cancelled);
     await Promise.all(cancelled.map((s) => this.finish(s)));
     await this.ensureRoundFits();
-    const live = this.slots.filter((s) => this.active.has(s.id)).map((s) => [s, this.active.get(s.id)!.task] as const);
-    if (live.length === 0) return;
+    const active = this.slots.filter((s) => this.active.has(s.id)).map((s) => this.active.get(s.id)!);
+    const group = pickGroup(active.map((e) => ({ key: keyOf(e.task), arrival: e.arrival })), this.groupServed);
+    if (group === undefined) return;
+    // Only the sets with active tasks are remembered: a set that comes back counts as new.
+    const activeKeys = new Set(active.map((e) => keyOf(e.task)));
+    for (const key of this.groupServed.keys()) if (!activeKeys.has(key)) this.groupServed.delete(key);
+    this.groupServed.set(group, ++this.rounds);
+    const live = this.slots
+      .filter((s) => this.active.has(s.id) && keyOf(this.active.get(s.id)!.task) === group)
+      .map((s) => [s, this.active.get(s.id)!.task] as const);
+    try {
+      await this.onGroup(group);
+    } catch (err) {
+      // The adapters could not be applied: this group's tasks fail, the others go on.
+      for (const [, task] of live) task.onError(err);
+      await Promise.all(live.map(([slot]) => this.finish(slot)));
+      return;
+    }
     // Issue every step synchronously, in ascending slot order, before awaiting any of them.
     const batchTokens = live.reduce((sum, [slot]) => sum + slot.nextStepTokens(), 0);
     const steps = live.map(([slot]) => slot.step());
@@ -372,7 +431,7 @@ export class Scheduler {
     const finished: Slot[] = [];
     results.forEach((r, i) => {
       const [slot, task] = live[i]!;
-      this.kv.sync(slot.id, slot.cachedTokens());
+      this.sync(slot);
       if (r.status === "rejected") {
         task.onError(r.reason);
         finished.push(slot);
@@ -395,7 +454,7 @@ export class Scheduler {
     try {
       await slot.release();
     } finally {
-      this.kv.sync(slot.id, slot.cachedTokens());
+      this.sync(slot);
       entry?.task.onReleased();
     }
   }

@@ -70,6 +70,14 @@ export interface GenerationRequest {
   stop: string[];
   /** Report each completion token's log-probability and this many most likely alternatives; undefined = off. */
   logprobs?: number;
+  /** LoRA adapters to run with (resolved by the main process); absent or empty = the base model. */
+  adapters?: AdapterUse[];
+}
+
+/** One LoRA adapter a request runs with: the adapter file (absolute path) and its scale. */
+export interface AdapterUse {
+  path: string;
+  scale: number;
 }
 
 /**

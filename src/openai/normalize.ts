@@ -7,7 +7,7 @@ import { ANY_OBJECT, toGrammarSchema } from "./json-schema.js";
 
 /** Request fields this server understands; anything else is accepted and logged at debug. */
 export const KNOWN_CHAT_FIELDS = new Set([
-  "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "seed",
+  "model", "lora", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "min_p", "seed",
   "stop", "presence_penalty", "frequency_penalty", "repeat_penalty", "n", "stream", "stream_options", "user",
   "tools", "tool_choice", "parallel_tool_calls", "response_format", "enable_thinking", "chat_template_kwargs",
   "reasoning_effort", "reasoning", "return_reasoning", "include_reasoning", "reasoning_format", "thinking_budget",
@@ -15,7 +15,7 @@ export const KNOWN_CHAT_FIELDS = new Set([
 ]);
 
 export const KNOWN_COMPLETION_FIELDS = new Set([
-  "model", "prompt", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty",
+  "model", "lora", "prompt", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty",
   "frequency_penalty", "repeat_penalty", "n", "stream", "stream_options", "user", "echo", "logprobs", "suffix", "best_of", "keep_alive",
 ]);
 

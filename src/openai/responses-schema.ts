@@ -80,6 +80,7 @@ export const SHARED_CHAT_FIELDS = [
   "model", "temperature", "top_p", "parallel_tool_calls", "reasoning", "stream", "user",
   "top_k", "min_p", "seed", "stop", "presence_penalty", "frequency_penalty", "repeat_penalty",
   "enable_thinking", "chat_template_kwargs", "thinking_budget", "thinking_budget_tokens", "thinking_token_budget",
+  "lora",
 ] as const;
 
 export const ResponsesRequest = Type.Object(

@@ -114,6 +114,18 @@ const samplingFields = {
     "an object {include_usage: boolean}",
   ),
   user: Nullable(Type.String(), "a string"),
+  /** llama-server's per-request LoRA adapters: each by index or name, with a scale. */
+  lora: Nullable(
+    Type.Array(
+      Type.Object({
+        id: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.String({ minLength: 1 })])),
+        name: Type.Optional(Type.String({ minLength: 1 })),
+        scale: Type.Optional(Type.Number()),
+      }),
+      { maxItems: 16 },
+    ),
+    "an array of at most 16 {id: adapter index or name, scale?: number}",
+  ),
 };
 
 export const ChatCompletionRequest = Type.Object(

@@ -6,11 +6,13 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { EventEmitter } from "node:events";
+import { stat } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { EmbeddingRequest, EmbeddingResult, EngineOptions, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
 import type { MainToWorker, WorkerToMain } from "../worker/protocol.js";
 import { EngineError, type EngineErrorInfo } from "../engine/errors.js";
 import { GenerationStream } from "./generation-stream.js";
+import { AdapterSet, toAdapter, type Adapter, type AdapterSpec } from "./adapters.js";
 
 const WORKER_ENTRY = new URL("../worker/main" + (import.meta.url.endsWith(".ts") ? ".ts" : ".js"), import.meta.url);
 
@@ -24,6 +26,8 @@ export interface WorkerOptions {
   stableAfterMs?: number;
   /** Deadline of one generation request, queueing included; 0 = none. */
   requestTimeoutMs?: number;
+  /** The model's adapters when they outlive this worker (a ServedModel's, kept across reloads); default: `model.lora`. */
+  adapters?: AdapterSet;
 }
 
 const workerUnavailable: EngineErrorInfo = { kind: "worker_unavailable", retryAfterSeconds: 1 };
@@ -49,6 +53,8 @@ export class ModelWorker extends EventEmitter {
   /** Requests answered by one message: text operations and embeddings. */
   private readonly replyWaiters = new Map<number, (answer: { result: unknown } | { error: EngineErrorInfo }) => void>();
   private stopping = false;
+  /** The model's LoRA adapters: `model.lora`, then those added at run time. */
+  readonly adapters: AdapterSet;
 
   constructor(
     readonly id: string,
@@ -57,6 +63,7 @@ export class ModelWorker extends EventEmitter {
     private readonly options: WorkerOptions = {},
   ) {
     super();
+    this.adapters = options.adapters ?? new AdapterSet(engine.model.lora);
   }
 
   /** Starts the worker and resolves once the model is loaded (rejects with the worker's reason). */
@@ -70,7 +77,8 @@ export class ModelWorker extends EventEmitter {
     this.child = child;
     // IPC to a child that just died fails asynchronously; without a listener that would crash the server.
     child.on("error", (err) => this.log.warn({ model: this.id, err: err.message }, "worker channel error"));
-    this.send({ type: "init", engine: this.engine });
+    // A restarted worker loads the adapters added at run time too.
+    this.send({ type: "init", engine: this.engine, adapters: this.adapters.paths() });
     return new Promise<ModelInfo>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -107,6 +115,7 @@ export class ModelWorker extends EventEmitter {
             return;
           case "text_op":
           case "embeddings":
+          case "adapter_load":
             this.replyWaiters.get(msg.id)?.(msg);
             this.replyWaiters.delete(msg.id);
             return;
@@ -255,6 +264,33 @@ export class ModelWorker extends EventEmitter {
     });
     this.send(message(id));
     return { id, answer };
+  }
+
+  /** Loads the adapter in the worker, then lets requests select it; rejects with an EngineError (adapter_invalid when llama.cpp refuses the file). */
+  async addAdapter(spec: AdapterSpec): Promise<Adapter> {
+    const adapter = toAdapter(spec);
+    this.adapters.ensureFree(adapter.id);
+    const file = await stat(adapter.path).catch(() => undefined);
+    if (!file?.isFile()) throw new EngineError({ kind: "adapter_invalid", param: "path", code: "adapter_file_not_found", reason: `No adapter file at ${adapter.path}` });
+    await this.ask<null>((id) => ({ type: "adapter_load", id, path: adapter.path })).answer;
+    try {
+      this.adapters.add(adapter);
+    } catch (err) {
+      // Another request took the id while the file loaded.
+      if (!this.adapters.paths().includes(adapter.path)) this.send({ type: "adapter_unload", path: adapter.path });
+      throw err;
+    }
+    this.log.info({ model: this.id, adapter: adapter.id, path: adapter.path, scale: adapter.scale }, "LoRA adapter added");
+    return adapter;
+  }
+
+  /** Requests can no longer select the adapter; the worker frees it when those running with it end. */
+  removeAdapter(id: string): Adapter | undefined {
+    const adapter = this.adapters.remove(id);
+    if (!adapter) return undefined;
+    if (!this.adapters.paths().includes(adapter.path)) this.send({ type: "adapter_unload", path: adapter.path });
+    this.log.info({ model: this.id, adapter: adapter.id }, "LoRA adapter removed");
+    return adapter;
   }
 
   get pid(): number | undefined {

@@ -1,7 +1,7 @@
 /**
- * The served models by id, and the rules that decide which of them are resident: at most
- * `model.maxLoaded` at once and within the memory budget, the least recently used idle model
- * unloaded first, never one with requests in flight.
+ * The served models by id (or `<model>:<adapter>` for a model's LoRA adapter), and the rules
+ * that decide which of them are resident: at most `model.maxLoaded` at once and within the
+ * memory budget, the least recently used idle model unloaded first, never one with requests in flight.
  */
 import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
@@ -37,9 +37,10 @@ export class ModelRegistry {
       logger,
       defaultKeepAliveMs: config.model.idleUnloadSec > 0 ? config.model.idleUnloadSec * 1000 : Infinity,
       resolveSource: async (source) => (await resolveModel(source, config.model.dir)).path,
-      createWorker: (id, path, model) => {
+      createWorker: (id, path, model, adapters) => {
         const worker = new ModelWorker(id, { modelPath: path, modelId: id, model, generation: config.generation, limits: config.limits }, logger, {
           requestTimeoutMs: config.limits.requestTimeoutMs,
+          adapters,
         });
         const served = this.models.get(id);
         if (served) options.onWorker?.(served, worker);
@@ -93,9 +94,16 @@ export class ModelRegistry {
       if (only && others.length === 0) return only;
       throw new EngineError({ kind: "model_required", served: this.models.size });
     }
-    const served = this.models.get(model);
+    const served = this.models.get(model) ?? this.adapterOwner(model);
     if (!served) throw new EngineError({ kind: "model_not_found", model });
     return served;
+  }
+
+  /** For a vLLM-style LoRA model id `<model>:<adapter>`: the model when it serves that adapter. */
+  private adapterOwner(model: string): ServedModel | undefined {
+    const at = model.lastIndexOf(":");
+    const served = at > 0 ? this.models.get(model.slice(0, at)) : undefined;
+    return served?.adapters.byModelId(served.id, model) ? served : undefined;
   }
 
   /**

@@ -10,6 +10,7 @@ import type { EmbeddingRequest, EmbeddingResult, EngineStatus, GenerationRequest
 import { EngineError, toEngineErrorInfo } from "../engine/errors.js";
 import { GenerationStream } from "./generation-stream.js";
 import type { ModelWorker, WorkerState } from "./model-worker.js";
+import { AdapterSet, type Adapter, type AdapterSpec } from "./adapters.js";
 
 /** How long a model stays loaded after its last request, in ms; Infinity = until evicted. */
 export type KeepAliveMs = number;
@@ -32,7 +33,7 @@ export interface ModelHost {
   defaultKeepAliveMs: KeepAliveMs;
   /** A source as a local GGUF file (pulling or synthesizing it if need be). */
   resolveSource(source: string): Promise<string>;
-  createWorker(id: string, path: string, model: Config["model"]): ModelWorker;
+  createWorker(id: string, path: string, model: Config["model"], adapters: AdapterSet): ModelWorker;
   /**
    * Unloads idle models until `incoming` fits (model.maxLoaded, memory budget) and marks it
    * resident; throws an EngineError when it cannot.
@@ -76,11 +77,15 @@ export class ServedModel {
   private readonly live = new Set<ModelWorker>();
   private stopped = false;
 
+  /** The model's LoRA adapters (`model.lora` and those added at run time): every worker it starts loads them. */
+  readonly adapters: AdapterSet;
+
   constructor(
     public spec: ModelSpec,
     private readonly host: ModelHost,
   ) {
     this.keepAliveMs = host.defaultKeepAliveMs;
+    this.adapters = new AdapterSet(spec.model.lora);
   }
 
   get id(): string {
@@ -261,6 +266,21 @@ export class ServedModel {
     }
   }
 
+  /** Loads the adapter in the serving worker (loading the model first), then requests may select it. */
+  async addAdapter(spec: AdapterSpec): Promise<Adapter> {
+    const lease = await this.lease();
+    try {
+      return await lease.worker.addAdapter(spec);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Requests can no longer select the adapter; a loaded worker frees it once the requests using it end. */
+  removeAdapter(id: string): Adapter | undefined {
+    return this.worker ? this.worker.removeAdapter(id) : this.adapters.remove(id);
+  }
+
   /** The serving worker's engine status; undefined when the model is not loaded. */
   status(drainRounds = false, timeoutMs = 2000): Promise<EngineStatus | undefined> {
     return this.worker ? this.worker.status(drainRounds, timeoutMs) : Promise.resolve(undefined);
@@ -321,7 +341,7 @@ export class ServedModel {
     }
     if (admit) await this.host.makeRoom(this, path);
     if (this.stopped) throw shuttingDown();
-    const worker = this.host.createWorker(this.id, path, settings);
+    const worker = this.host.createWorker(this.id, path, settings, this.adapters);
     this.live.add(worker);
     try {
       await worker.start();

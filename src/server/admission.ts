@@ -8,7 +8,8 @@ import type { SSEMessage } from "@fastify/sse";
 import type { ServedModel } from "../router/served-model.js";
 import { keepAliveOf } from "./keep-alive.js";
 import type { GenerationStream } from "../router/generation-stream.js";
-import type { GenerationRequest, StartedInfo } from "../engine/types.js";
+import type { AdapterUse, GenerationRequest, StartedInfo } from "../engine/types.js";
+import type { LoraSelection } from "../router/adapters.js";
 import { type ApiError, clientClosed } from "../openai/errors.js";
 import { httpError } from "./engine-errors.js";
 
@@ -67,6 +68,18 @@ export async function admitChoices(
     choices.push({ stream, started: first.info });
   }
   return choices;
+}
+
+/**
+ * The LoRA adapters a request runs with (its `lora` field, its `<model>:<adapter>` model id),
+ * and the model id its response names: the adapter's model id when it asked for one, as vLLM does.
+ */
+export function requestAdapters(
+  worker: ServedModel,
+  body: { model?: string; lora?: LoraSelection[] | null },
+): { adapters: AdapterUse[]; model: string } {
+  const adapters = worker.adapters.select(worker.id, body.model, body.lora ?? undefined);
+  return { adapters, model: worker.adapters.byModelId(worker.id, body.model) ? body.model! : worker.id };
 }
 
 /** The request for choice `index` of `n`: each choice after the first gets its own seed, so the choices differ. */

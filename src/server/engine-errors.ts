@@ -99,6 +99,10 @@ export function httpError(info: EngineErrorInfo): ApiError {
       );
     case "client_closed":
       return clientClosed();
+    case "adapter_invalid":
+      return invalidRequest(info.reason, info.param, info.code);
+    case "adapter_exists":
+      return new ApiError(409, "invalid_request_error", `The model already has an adapter '${info.id}'; DELETE it first`, { param: "id", code: "adapter_exists" });
     case "internal":
       return internalError();
   }

@@ -21,7 +21,7 @@ async function handle(msg: MainToWorker): Promise<void> {
   switch (msg.type) {
     case "init":
       try {
-        engine = await Engine.load(msg.engine, log);
+        engine = await Engine.load(msg.engine, log, msg.adapters);
         send({ type: "ready", info: engine.info });
       } catch (err) {
         // llama.cpp's log lines cross from its thread asynchronously and can trail the rejection.
@@ -49,6 +49,13 @@ async function handle(msg: MainToWorker): Promise<void> {
     case "embed":
       if (!engine) return;
       send({ type: "embeddings", id: msg.id, ...(await engine.embed(msg.id, msg.request)) });
+      return;
+    case "adapter_load":
+      if (!engine) return;
+      send({ type: "adapter_load", id: msg.id, ...(await engine.loadAdapter(msg.path)) });
+      return;
+    case "adapter_unload":
+      await engine?.unloadAdapter(msg.path);
       return;
     case "shutdown":
       await shutdown();

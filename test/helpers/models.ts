@@ -4,6 +4,7 @@
  */
 import { fileURLToPath } from "node:url";
 import {
+  ensureScriptedLora,
   ensureSyntheticModel,
   type EmbeddingPooling,
   type Qwen3Preset,
@@ -41,4 +42,12 @@ export function scriptedModel(segments: readonly ScriptSegment[], options: Scrip
  */
 export function embeddingModel(pooling: EmbeddingPooling, preset: Qwen3Preset = "tiny", quant: WeightType = "q8_0"): Promise<string> {
   return ensureSyntheticModel({ kind: "preset", preset, quant, pooling }, TEST_MODEL_DIR);
+}
+
+/** The scripted LoRA pair tests share: the base model says BASE_REPLY, with the adapter ADAPTER_REPLY. */
+export const LORA_BASE_REPLY = "Hello! I am the base model.";
+export const LORA_ADAPTER_REPLY = "Ahoy! The adapter speaks now, matey.";
+
+export function scriptedLoraModel(): Promise<{ model: string; adapter: string }> {
+  return ensureScriptedLora({ segments: [LORA_BASE_REPLY], adapterSegments: [LORA_ADAPTER_REPLY] }, TEST_MODEL_DIR);
 }

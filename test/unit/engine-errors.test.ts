@@ -27,10 +27,14 @@ const SAMPLES: { [K in EngineErrorKind]: Extract<EngineErrorInfo, { kind: K }> }
   shutting_down: { kind: "shutting_down", retryAfterSeconds: 5 },
   request_timeout: { kind: "request_timeout", timeoutMs: 1500 },
   client_closed: { kind: "client_closed" },
+  adapter_invalid: { kind: "adapter_invalid", param: "lora", code: "adapter_not_found", reason: "The model 'm' has no LoRA adapter 'x'" },
+  adapter_exists: { kind: "adapter_exists", id: "pirate" },
   internal: { kind: "internal" },
 };
 
 const EXPECTED: Record<EngineErrorKind, { status: number; type: string; code: string; param: string | null; message: string; headers?: Record<string, string> }> = {
+  adapter_invalid: { status: 400, type: "invalid_request_error", code: "adapter_not_found", param: "lora", message: "The model 'm' has no LoRA adapter 'x'" },
+  adapter_exists: { status: 409, type: "invalid_request_error", code: "adapter_exists", param: "id", message: "The model already has an adapter 'pirate'; DELETE it first" },
   context_too_long: {
     status: 400,
     type: "invalid_request_error",

@@ -116,4 +116,18 @@ describe("KvPagePool", () => {
     expect(pool.privatePages(0, 8)).toBe(1);
     expect(pool.privatePages(1, 12)).toBe(1);
   });
+
+  it("keys pages by adapter set: the same tokens under other LoRA adapters are other pages", () => {
+    const pool = new KvPagePool(4, 100, true);
+    pool.sync(0, seq(0, 8), "A");
+    pool.sync(1, seq(0, 8));
+    expect(pool.lookup(seq(0, 10), "A")).toEqual({ tokens: 8, holders: [0] });
+    expect(pool.lookup(seq(0, 10))).toEqual({ tokens: 8, holders: [1] });
+    expect(pool.lookup(seq(0, 10), "B")).toEqual({ tokens: 0, holders: [] });
+    // A slot that changes adapter set drops its pages, even where the tokens are equal.
+    pool.sync(0, seq(0, 8), "B");
+    expect(pool.lookup(seq(0, 10), "A").tokens).toBe(0);
+    expect(pool.lookup(seq(0, 10), "B")).toEqual({ tokens: 8, holders: [0] });
+    expect(pool.usedPages()).toBe(4);
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { Scheduler, commonPrefixLength, type SchedTask, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
+import { Scheduler, commonPrefixLength, pickGroup, type SchedTask, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
 import { KvPagePool } from "../../src/engine/kv/page-pool.js";
 
 /** A fake engine: records which slots stepped in each tick (one tick = one llama_decode batch). */
@@ -78,11 +78,12 @@ class FakeSlot implements Slot {
 
 type FakeTask = ReturnType<typeof task>;
 
-function task(prompt: number[], maxTokens = 100) {
+function task(prompt: number[], maxTokens = 100, adapterKey = "") {
   let resolve = () => {};
   const done = new Promise<void>((r) => (resolve = r));
   const t = {
     prompt,
+    adapterKey,
     cancelled: false,
     /** Generated tokens. */
     out: [] as number[],
@@ -125,13 +126,18 @@ function setup(nSlots: number, chunk = 1000, kv?: { pageTokens?: number; pages?:
   const outputs = new Map<SchedTask, number[]>();
   const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs, chunk));
   const rounds: Array<[number, number]> = [];
+  /** The adapter key of each round, in order. */
+  const groups: string[] = [];
   const pool = new KvPagePool(kv?.pageTokens ?? 16, kv?.pages ?? 1_000_000, kv?.unified ?? false);
   const scheduler = new Scheduler([...slots].reverse(), {
     kv: pool,
     prefixReuse: kv?.prefixReuse ?? true,
     onRound: (tokens, sequences) => rounds.push([tokens, sequences]),
+    onGroup: (key) => {
+      groups.push(key);
+    },
   });
-  return { engine, outputs, slots, scheduler, rounds, pool };
+  return { engine, outputs, slots, scheduler, rounds, pool, groups };
 }
 
 describe("Scheduler", () => {
@@ -375,5 +381,85 @@ describe("Scheduler", () => {
     expect(younger.out).toEqual(youngerOut);
     expect(scheduler.snapshot().preemptions).toBe(younger.preempted);
     expect(pool.usedPages()).toBeLessThanOrEqual(10);
+  });
+
+  describe("LoRA adapter sets", () => {
+    it("pickGroup: the set served least recently, never served first, then the oldest request", () => {
+      const active = [
+        { key: "a", arrival: 3 },
+        { key: "b", arrival: 1 },
+        { key: "", arrival: 2 },
+      ];
+      expect(pickGroup(active, new Map())).toBe("b");
+      expect(pickGroup(active, new Map([["b", 1]]))).toBe("");
+      expect(pickGroup(active, new Map([["b", 1], ["", 2]]))).toBe("a");
+      expect(pickGroup(active, new Map([["b", 4], ["", 2], ["a", 3]]))).toBe("");
+      expect(pickGroup([], new Map())).toBeUndefined();
+    });
+
+    it("never batches two adapter sets together and alternates the sets round by round", async () => {
+      const { engine, outputs, scheduler, groups } = setup(4);
+      const tasks = [task([1], 100, "A"), task([2], 100, "B"), task([3], 100, "A"), task([4], 100, "")];
+      tasks.forEach((t, i) => outputs.set(t, Array.from({ length: 6 }, (_, k) => 10 * i + k)));
+      tasks.forEach((t) => scheduler.submit(t));
+      await Promise.all(tasks.map((t) => t.done));
+      expect(tasks.map((t) => t.out.length)).toEqual([6, 6, 6, 6]);
+      // One onGroup per round, and each round's batch holds only the slots of that round's set.
+      expect(groups).toHaveLength(engine.batches.length);
+      const keyOfSlot = new Map(tasks.map((t) => [t.slot, t.adapterKey]));
+      engine.batches.forEach((batch, r) => {
+        for (const slot of batch) expect(keyOfSlot.get(slot)).toBe(groups[r]);
+      });
+      // Both A tasks share every A round; the three sets take turns: 7 steps each (6 tokens + EOG).
+      expect(engine.batches.filter((_, r) => groups[r] === "A").every((b) => b.length === 2)).toBe(true);
+      expect(groups.slice(0, 6)).toEqual(["A", "B", "", "A", "B", ""]);
+      for (const key of ["A", "B", ""]) expect(groups.filter((g) => g === key)).toHaveLength(7);
+    });
+
+    it("does not reuse a slot's cache computed under another adapter set", async () => {
+      const { outputs, slots, scheduler } = setup(2);
+      slots[0]!.cache = [1, 2, 3, 4];
+      const adapted = task([1, 2, 3, 4, 5], 100, "A");
+      outputs.set(adapted, [7]);
+      scheduler.submit(adapted);
+      await adapted.done;
+      expect(adapted.reused).toBe(0);
+      // The slot now holds an "A" cache: a base request with the same prefix cannot use it, an "A" one can.
+      const base = task([1, 2, 3, 4, 5, 6], 100, "");
+      outputs.set(base, [7]);
+      scheduler.submit(base);
+      await base.done;
+      expect(base.reused).toBe(0);
+      const again = task([1, 2, 3, 4, 5, 6], 100, "A");
+      outputs.set(again, [7]);
+      scheduler.submit(again);
+      await again.done;
+      expect(again.reused).toBeGreaterThan(0);
+      expect(slots[again.slot]!.cache.slice(0, 5)).toEqual([1, 2, 3, 4, 5]);
+    });
+
+    it("copies cached pages only from a slot that ran the same adapter set", async () => {
+      const { outputs, slots, scheduler } = setup(3, 1000, { pageTokens: 4 });
+      const system = Array.from({ length: 10 }, (_, i) => 50 + i);
+      const first = task([...system, 1], 100, "A");
+      const other = task([...system, 2], 100, "");
+      const same = task([...system, 3], 100, "A");
+      outputs.set(first, Array.from({ length: 30 }, (_, i) => i));
+      outputs.set(other, [7]);
+      outputs.set(same, [7]);
+      const onToken = first.onToken;
+      first.onToken = (r) => {
+        if (first.out.length === 2) {
+          scheduler.submit(other);
+          scheduler.submit(same);
+        }
+        return onToken(r);
+      };
+      scheduler.submit(first);
+      await Promise.all([first.done, other.done, same.done]);
+      expect(other.reused).toBe(0);
+      expect(same.reused).toBe(8);
+      expect(slots[same.slot]!.copiedFrom).toBe(first.slot);
+    });
   });
 });

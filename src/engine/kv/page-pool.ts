@@ -4,7 +4,9 @@
  * The pool holds `totalPages` pages of `pageTokens` cells. Each sequence (slot) has a page
  * table; a full page is content-addressed by a hash chain (its tokens and the hash of the page
  * before it), so equal hashes mean equal prefixes and the prefix index finds which slot holds
- * the longest run of a new prompt's pages. llama.cpp keeps the cells; this class mirrors them:
+ * the longest run of a new prompt's pages. The chain starts from the sequence's LoRA adapter set
+ * (its key), because adapters change the KV values: equal tokens under different adapters are
+ * different pages, never shared. llama.cpp keeps the cells; this class mirrors them:
  * after every change to a sequence the engine calls `sync` with the tokens the sequence holds.
  *
  * In a unified pool a prefix copied from another sequence shares its cells
@@ -42,7 +44,10 @@ export interface KvPoolStats {
   sharedPages: number;
 }
 
-const ROOT_HASH = "";
+/** The hash a chain starts from: the adapter set's key, hashed; "" (no adapters) keeps the plain chain. */
+function rootHash(adapterKey: string): string {
+  return adapterKey === "" ? "" : createHash("sha256").update(adapterKey).digest("base64url");
+}
 
 export function pageHash(previous: string, tokens: readonly number[]): string {
   const h = createHash("sha256");
@@ -53,6 +58,8 @@ export function pageHash(previous: string, tokens: readonly number[]): string {
 
 export class KvPagePool {
   private readonly tables = new Map<number, Page[]>();
+  /** The root hash of each slot's chain (its adapter set). */
+  private readonly roots = new Map<number, string>();
   /** Full pages by hash; several when sequences computed the same prefix on their own. */
   private readonly index = new Map<string, Set<Page>>();
   private used = 0;
@@ -107,11 +114,17 @@ export class KvPagePool {
     return Math.ceil(tokens / this.pageTokens);
   }
 
-  /** Reconcile the slot's page table with the tokens its sequence now holds. */
-  sync(slotId: number, tokens: readonly number[]): void {
+  /**
+   * Reconcile the slot's page table with the tokens its sequence now holds, computed under the
+   * adapter set `adapterKey` ("" = none); a new adapter set replaces every page.
+   */
+  sync(slotId: number, tokens: readonly number[], adapterKey = ""): void {
     const B = this.pageTokens;
     const table = this.tables.get(slotId) ?? [];
     this.tables.set(slotId, table);
+    const root = rootHash(adapterKey);
+    if ((this.roots.get(slotId) ?? "") !== root) this.dropFrom(slotId, table, 0);
+    this.roots.set(slotId, root);
     const now = ++this.clock;
     const pages = Math.ceil(tokens.length / B);
     let i = 0;
@@ -129,14 +142,14 @@ export class KvPagePool {
       if (page.tokens.length > end - start) page.tokens.length = end - start;
       else for (let t = start + page.tokens.length; t < end; t++) page.tokens.push(tokens[t]!);
       page.lastUsed = now;
-      if (page.tokens.length === B) this.seal(page, i === 0 ? ROOT_HASH : table[i - 1]!.hash!);
+      if (page.tokens.length === B) this.seal(page, i === 0 ? root : table[i - 1]!.hash!);
     }
     this.dropFrom(slotId, table, i);
     for (; i < pages; i++) {
       const start = i * B;
       const page = this.allocate(slotId, Array.from(tokens.slice(start, Math.min(start + B, tokens.length))), now);
       table.push(page);
-      if (page.tokens.length === B) this.seal(page, i === 0 ? ROOT_HASH : table[i - 1]!.hash!);
+      if (page.tokens.length === B) this.seal(page, i === 0 ? root : table[i - 1]!.hash!);
     }
   }
 
@@ -152,6 +165,7 @@ export class KvPagePool {
     const table = this.tables.get(slotId) ?? [];
     this.dropFrom(slotId, table, 0);
     this.tables.set(slotId, table);
+    this.roots.set(slotId, this.roots.get(donorId) ?? "");
     const now = ++this.clock;
     for (const page of donor.slice(0, count)) {
       page.lastUsed = now;
@@ -167,10 +181,10 @@ export class KvPagePool {
     }
   }
 
-  /** The longest run of the prompt's full pages that some slot holds. */
-  lookup(prompt: readonly number[]): PrefixMatch {
+  /** The longest run of the prompt's full pages that some slot holds under the adapter set `adapterKey`. */
+  lookup(prompt: readonly number[], adapterKey = ""): PrefixMatch {
     const B = this.pageTokens;
-    let hash = ROOT_HASH;
+    let hash = rootHash(adapterKey);
     let match: Set<Page> | undefined;
     let tokens = 0;
     for (let start = 0; start + B <= prompt.length; start += B) {

@@ -4,11 +4,11 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 import { access, mkdir, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { writeGguf } from "./gguf-writer.js";
 import type { WeightType } from "./quantize.js";
 import { POOLING_TYPE_IDS, QWEN3_PRESET_NAMES, randomQwen3Model, type EmbeddingPooling, type Qwen3Preset } from "./qwen3.js";
-import { DEFAULT_TRIGGER_TOKENS, scriptedQwen3Model } from "./scripted.js";
+import { DEFAULT_TRIGGER_TOKENS, scriptedLoraPair, scriptedQwen3Model } from "./scripted.js";
 import type { ScriptSegment } from "./segmenter.js";
 
 export type { WeightType } from "./quantize.js";
@@ -153,20 +153,19 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Path of the model in `dir`, generating it on first use. Files appear atomically (written
- * to a unique temp name, then renamed), so concurrent processes never see partial files;
- * racing writers just produce identical bytes twice.
+ * `path`, written by `write` on first use. Files appear atomically (written to a unique temp
+ * name, then renamed), so concurrent processes never see partial files; racing writers just
+ * produce identical bytes twice.
  */
-export function ensureSyntheticModel(spec: SyntheticModelSpec, dir: string): Promise<string> {
-  const path = join(dir, syntheticModelFileName(spec));
+function ensureFile(path: string, write: (temp: string) => Promise<unknown>): Promise<string> {
   let pending = inFlight.get(path);
   if (!pending) {
     pending = (async () => {
       if (await exists(path)) return path;
-      await mkdir(dir, { recursive: true });
+      await mkdir(dirname(path), { recursive: true });
       const temp = `${path}.${process.pid}-${randomUUID()}.tmp`;
       try {
-        await synthesizeModel(spec, temp);
+        await write(temp);
         await rename(temp, path);
       } finally {
         await rm(temp, { force: true });
@@ -176,6 +175,61 @@ export function ensureSyntheticModel(spec: SyntheticModelSpec, dir: string): Pro
     inFlight.set(path, pending);
   }
   return pending;
+}
+
+/** Path of the model in `dir`, generating it on first use. */
+export function ensureSyntheticModel(spec: SyntheticModelSpec, dir: string): Promise<string> {
+  return ensureFile(join(dir, syntheticModelFileName(spec)), (temp) => synthesizeModel(spec, temp));
+}
+
+/**
+ * A scripted base model that replies `segments`, and a LoRA adapter GGUF with which it replies
+ * `adapterSegments` instead (same triggers). The base model without the adapter behaves like
+ * the plain scripted model of `segments`; its weights differ (its layout covers both scripts).
+ */
+export interface ScriptedLoraSpec {
+  readonly segments: readonly ScriptSegment[];
+  readonly adapterSegments: readonly ScriptSegment[];
+  /** Default: DEFAULT_TRIGGER_TOKENS. */
+  readonly triggers?: readonly number[];
+  /** The base model's weight type; default q8_0. The adapter is f32 / f16. */
+  readonly quant?: WeightType;
+}
+
+function normalizeLora(spec: ScriptedLoraSpec) {
+  const quant = spec.quant ?? DEFAULT_WEIGHT_TYPE;
+  if (!WEIGHT_TYPES.includes(quant)) throw new Error(`unknown weight type ${quant}; expected one of ${WEIGHT_TYPES.join(", ")}`);
+  const segments = (list: readonly ScriptSegment[]) => list.map((s) => (typeof s === "string" ? s : { token: s.token }));
+  return {
+    kind: "scripted-lora",
+    segments: segments(spec.segments),
+    adapterSegments: segments(spec.adapterSegments),
+    triggers: [...(spec.triggers ?? DEFAULT_TRIGGER_TOKENS)],
+    quant,
+  };
+}
+
+function loraPair(full: ReturnType<typeof normalizeLora>) {
+  const { triggers } = full;
+  return scriptedLoraPair({ segments: full.segments, triggers, weightType: full.quant }, { segments: full.adapterSegments, triggers });
+}
+
+/** Writes the pair to the given paths. */
+export async function synthesizeScriptedLora(spec: ScriptedLoraSpec, out: { model: string; adapter: string }): Promise<void> {
+  const pair = loraPair(normalizeLora(spec));
+  await writeGguf(out.model, pair.model);
+  await writeGguf(out.adapter, pair.adapter);
+}
+
+/** Paths of the pair in `dir`, generating both files on first use. */
+export async function ensureScriptedLora(spec: ScriptedLoraSpec, dir: string): Promise<{ model: string; adapter: string }> {
+  const full = normalizeLora(spec);
+  const hash = createHash("sha256").update(JSON.stringify({ version: GENERATOR_VERSION, spec: full })).digest("hex").slice(0, 16);
+  const [model, adapter] = await Promise.all([
+    ensureFile(join(dir, `synthetic-scripted-lora-base-${full.quant}-${hash}.gguf`), (temp) => writeGguf(temp, loraPair(full).model)),
+    ensureFile(join(dir, `synthetic-scripted-lora-adapter-${hash}.gguf`), (temp) => writeGguf(temp, loraPair(full).adapter)),
+  ]);
+  return { model, adapter };
 }
 
 /**

@@ -22,10 +22,10 @@
  * Margins after the final RMS norm are >= 50 logits in every case (n_embd >= 32), far beyond
  * what temperature / top-k / top-p sampling can overturn.
  */
-import type { GgufFile } from "./gguf-writer.js";
-import type { WeightType } from "./quantize.js";
+import { gguf, type GgufFile, type GgufTensor } from "./gguf-writer.js";
+import { GgmlType, type WeightType } from "./quantize.js";
 import { qwen3Model, type Fill, type Qwen3Shape } from "./qwen3.js";
-import { loadQwen3Vocab } from "./qwen3-vocab.js";
+import { QWEN3_VOCAB_SIZE, loadQwen3Vocab } from "./qwen3-vocab.js";
 import { segmentScript, type ScriptSegment } from "./segmenter.js";
 
 /**
@@ -80,6 +80,19 @@ interface Unit {
   readonly excluded: readonly number[];
 }
 
+/** How one script picks each successor: linearly from the current token, or by FFN units. */
+interface Rules {
+  /** current token -> successor, for tokens with a single successor. */
+  readonly linear: ReadonlyMap<number, number>;
+  readonly units: readonly Unit[];
+  /** Index of this script's first FFN unit among all units of the layout. */
+  readonly firstUnit: number;
+}
+
+/**
+ * Dimensions shared by one or more scripts: a LoRA pair lays out its base and adapter
+ * scripts together, so the two differ only in the rules (FFN units and output.weight).
+ */
 interface Layout {
   readonly n: number;
   readonly heads: number;
@@ -87,9 +100,8 @@ interface Layout {
   readonly dimB: number;
   readonly dimP: ReadonlyMap<number, number>;
   readonly dimT: ReadonlyMap<number, number>;
-  /** current token -> successor, for tokens with a single successor. */
-  readonly linear: ReadonlyMap<number, number>;
-  readonly units: readonly Unit[];
+  readonly scripts: readonly Rules[];
+  readonly unitCount: number;
 }
 
 function loopIndex(loop: ScriptOptions["loop"], length: number): number | undefined {
@@ -122,7 +134,7 @@ function collectContexts(
   return contexts;
 }
 
-function layout(contexts: ReadonlyMap<number, readonly Context[]>): Layout {
+function rules(contexts: ReadonlyMap<number, readonly Context[]>, firstUnit: number): Rules {
   const linear = new Map<number, number>();
   const units: Unit[] = [];
   for (const [cur, list] of contexts) {
@@ -143,21 +155,34 @@ function layout(contexts: ReadonlyMap<number, readonly Context[]>): Layout {
     const named = [...nextByPrev.keys()];
     for (const context of list) units.push({ cur, context, excluded: context.prevs === "other" ? named : [] });
   }
+  return { linear, units, firstUnit };
+}
+
+function layout(scriptContexts: ReadonlyArray<ReadonlyMap<number, readonly Context[]>>): Layout {
+  const scripts: Rules[] = [];
+  let unitCount = 0;
+  for (const contexts of scriptContexts) {
+    const r = rules(contexts, unitCount);
+    scripts.push(r);
+    unitCount += r.units.length;
+  }
+  const allUnits = scripts.flatMap((r) => r.units);
 
   const dims = new Map<string, number>();
   const claim = (key: string): number => {
     if (!dims.has(key)) dims.set(key, dims.size);
     return dims.get(key)!;
   };
-  const dimC = new Map([...contexts.keys()].map((t) => [t, claim(`C${t}`)]));
+  const dimC = new Map<number, number>();
+  for (const contexts of scriptContexts) for (const t of contexts.keys()) dimC.set(t, claim(`C${t}`));
   const dimB = claim("B");
   const dimP = new Map<number, number>();
   const dimT = new Map<number, number>();
-  for (const unit of units) {
+  for (const unit of allUnits) {
     const prevs = unit.context.prevs === "other" ? unit.excluded : unit.context.prevs;
     for (const prev of prevs) dimP.set(prev, claim(`P${prev}`));
   }
-  for (const unit of units) dimT.set(unit.context.next, claim(`T${unit.context.next}`));
+  for (const unit of allUnits) dimT.set(unit.context.next, claim(`T${unit.context.next}`));
 
   return {
     n: Math.ceil(dims.size / 32) * 32,
@@ -166,27 +191,33 @@ function layout(contexts: ReadonlyMap<number, readonly Context[]>): Layout {
     dimB,
     dimP,
     dimT,
-    linear,
-    units,
+    scripts,
+    unitCount,
   };
 }
 
-function plan(options: ScriptOptions) {
+interface Script {
+  readonly tokens: readonly number[];
+  readonly contexts: Map<number, Context[]>;
+}
+
+function script(options: Omit<ScriptOptions, "weightType">, eos: number): Script {
   const vocab = loadQwen3Vocab();
   const triggers = options.triggers ?? DEFAULT_TRIGGER_TOKENS;
   if (triggers.length === 0) throw new Error("a scripted model needs at least one trigger token");
-  if (triggers.includes(vocab.eosId)) throw new Error("<|im_end|> cannot be a trigger");
-  const tokens = segmentScript(options.segments, vocab, triggers, new Set([vocab.eosId]));
+  if (triggers.includes(eos)) throw new Error("<|im_end|> cannot be a trigger");
+  const tokens = segmentScript(options.segments, vocab, triggers, new Set([eos]));
   const loop = loopIndex(options.loop, tokens.length);
-  return { tokens, eos: vocab.eosId, layout: layout(collectContexts(tokens, triggers, loop, vocab.eosId)) };
+  return { tokens, contexts: collectContexts(tokens, triggers, loop, eos) };
 }
 
 export function planScript(options: ScriptOptions): ScriptPlan {
-  const { tokens, layout: l } = plan(options);
+  const s = script(options, loadQwen3Vocab().eosId);
+  const l = layout([s.contexts]);
   return {
-    tokens,
+    tokens: s.tokens,
     embeddingLength: l.n,
-    contextDependentTokens: [...new Set(l.units.map((u) => u.cur))],
+    contextDependentTokens: [...new Set(l.scripts[0]!.units.map((u) => u.cur))],
   };
 }
 
@@ -223,11 +254,45 @@ function qkNorms(): { q: Float32Array; k: Float32Array } {
   return { q, k };
 }
 
-export function scriptedQwen3Model(options: ScriptOptions): GgufFile {
-  const { eos, layout: l } = plan(options);
-  const { n, heads, dimC, dimB, dimP, dimT } = l;
+type SparseMatrix = Map<number, Map<number, number>>;
+
+/** The tensors whose weights depend on the script: what a LoRA adapter changes. */
+const RULE_TENSORS = ["blk.0.ffn_gate.weight", "blk.0.ffn_down.weight", "output.weight"] as const;
+type RuleTensor = (typeof RULE_TENSORS)[number];
+
+/** FFN units and output.weight for one script of the layout; the other scripts' units stay silent. */
+function ruleWeights(l: Layout, r: Rules, eos: number): Record<RuleTensor, SparseMatrix> {
+  const { n, dimC, dimB, dimP, dimT } = l;
+  // FFN input after RMS norm: every set entry equals sqrt(n/k) for k set entries (k <= 3).
+  const weakest = Math.sqrt(n / 3);
+  const unitDown = UNIT_OUTPUT / (silu(0.5 * GATE_WEIGHT * weakest) * weakest);
+  const gate: SparseMatrix = new Map();
+  const down: SparseMatrix = new Map();
+  r.units.forEach((unit, i) => {
+    const u = r.firstUnit + i;
+    setEntry(gate, u, dimC.get(unit.cur)!, GATE_WEIGHT);
+    if (unit.context.prevs === "other") {
+      for (const prev of unit.excluded) setEntry(gate, u, dimP.get(prev)!, -GATE_WEIGHT);
+      setEntry(gate, u, dimB, -0.5 * GATE_WEIGHT);
+    } else {
+      for (const prev of unit.context.prevs) setEntry(gate, u, dimP.get(prev)!, GATE_WEIGHT);
+      setEntry(gate, u, dimB, -1.5 * GATE_WEIGHT);
+    }
+    setEntry(down, dimT.get(unit.context.next)!, u, unitDown);
+  });
+
+  const output: SparseMatrix = new Map();
+  setEntry(output, eos, dimB, BIAS_TO_EOS);
+  for (const [cur, next] of r.linear) setEntry(output, next, dimC.get(cur)!, LINEAR_WEIGHT);
+  for (const [target, dim] of dimT) setEntry(output, target, dim, TARGET_WEIGHT);
+  return { "blk.0.ffn_gate.weight": gate, "blk.0.ffn_down.weight": down, "output.weight": output };
+}
+
+/** The base model of a layout, running the layout's first script. */
+function layoutModel(l: Layout, eos: number, weightType: WeightType): GgufFile {
+  const { n, heads, dimC, dimB, dimP } = l;
   const qkDims = heads * HEAD_DIM;
-  const ffDims = Math.max(32, Math.ceil(l.units.length / 32) * 32);
+  const ffDims = ffnLength(l);
 
   const embedding = new Map<number, Map<number, number>>();
   for (const [token, dim] of dimC) setEntry(embedding, token, dim, 1);
@@ -247,38 +312,19 @@ export function scriptedQwen3Model(options: ScriptOptions): GgufFile {
     setEntry(o, dim, slot, 1 / sourceScale);
   });
 
-  // FFN input after RMS norm: every set entry equals sqrt(n/k) for k set entries (k <= 3).
-  const weakest = Math.sqrt(n / 3);
-  const unitDown = UNIT_OUTPUT / (silu(0.5 * GATE_WEIGHT * weakest) * weakest);
-  const gate = new Map<number, Map<number, number>>();
+  // Every unit of every script reads the bias through up; a unit whose gate is zero stays silent.
   const up = new Map<number, Map<number, number>>();
-  const down = new Map<number, Map<number, number>>();
-  l.units.forEach((unit, u) => {
-    setEntry(gate, u, dimC.get(unit.cur)!, GATE_WEIGHT);
-    if (unit.context.prevs === "other") {
-      for (const prev of unit.excluded) setEntry(gate, u, dimP.get(prev)!, -GATE_WEIGHT);
-      setEntry(gate, u, dimB, -0.5 * GATE_WEIGHT);
-    } else {
-      for (const prev of unit.context.prevs) setEntry(gate, u, dimP.get(prev)!, GATE_WEIGHT);
-      setEntry(gate, u, dimB, -1.5 * GATE_WEIGHT);
-    }
-    setEntry(up, u, dimB, 1);
-    setEntry(down, dimT.get(unit.context.next)!, u, unitDown);
-  });
-
-  const output = new Map<number, Map<number, number>>();
-  setEntry(output, eos, dimB, BIAS_TO_EOS);
-  for (const [cur, next] of l.linear) setEntry(output, next, dimC.get(cur)!, LINEAR_WEIGHT);
-  for (const [target, dim] of dimT) setEntry(output, target, dim, TARGET_WEIGHT);
+  for (let u = 0; u < l.unitCount; u++) setEntry(up, u, dimB, 1);
+  const rule = ruleWeights(l, l.scripts[0]!, eos);
 
   const matrices: Record<string, Fill> = {
     "blk.0.attn_q.weight": sparse(n, qk),
     "blk.0.attn_k.weight": sparse(n, qk),
     "blk.0.attn_v.weight": sparse(n, v),
     "blk.0.attn_output.weight": sparse(qkDims, o),
-    "blk.0.ffn_gate.weight": sparse(n, gate),
+    "blk.0.ffn_gate.weight": sparse(n, rule["blk.0.ffn_gate.weight"]),
     "blk.0.ffn_up.weight": sparse(n, up),
-    "blk.0.ffn_down.weight": sparse(ffDims, down),
+    "blk.0.ffn_down.weight": sparse(ffDims, rule["blk.0.ffn_down.weight"]),
   };
   const { q, k } = qkNorms();
   const norms: Record<string, Fill> = {
@@ -301,10 +347,10 @@ export function scriptedQwen3Model(options: ScriptOptions): GgufFile {
   return qwen3Model({
     name: "synthetic-scripted",
     shape,
-    weightType: options.weightType ?? "q8_0",
+    weightType,
     weights: {
       tokenEmbedding,
-      output: sparse(n, output),
+      output: sparse(n, rule["output.weight"]),
       matrix: (name) => {
         const fill = matrices[name];
         if (!fill) throw new Error(`scripted model has no weights for ${name}`);
@@ -313,4 +359,85 @@ export function scriptedQwen3Model(options: ScriptOptions): GgufFile {
       norm: (name) => norms[name] ?? ((out) => out.fill(1)),
     },
   });
+}
+
+function ffnLength(l: Layout): number {
+  return Math.max(32, Math.ceil(l.unitCount / 32) * 32);
+}
+
+export function scriptedQwen3Model(options: ScriptOptions): GgufFile {
+  const eos = loadQwen3Vocab().eosId;
+  return layoutModel(layout([script(options, eos).contexts]), eos, options.weightType ?? "q8_0");
+}
+
+/** `after - before`, without the entries that cancel. */
+function difference(before: SparseMatrix, after: SparseMatrix): SparseMatrix {
+  const out: SparseMatrix = new Map();
+  for (const [row, cols] of after) for (const [col, value] of cols) setEntry(out, row, col, value);
+  for (const [row, cols] of before) for (const [col, value] of cols) setEntry(out, row, col, -value);
+  for (const [row, cols] of out) {
+    for (const [col, value] of cols) if (value === 0) cols.delete(col);
+    if (cols.size === 0) out.delete(row);
+  }
+  return out;
+}
+
+/**
+ * A LoRA pair: a base model that replies `base`'s script and an adapter GGUF that makes it
+ * reply `adapter`'s script instead. Both scripts share one layout (dimensions for the tokens
+ * of either), so the adapter only has to change the FFN units and output.weight: for each such
+ * tensor W it holds delta = W(adapter script) - W(base script), factored exactly as
+ * lora_b x lora_a with lora_a picking the input columns the delta uses (llama.cpp's layouts:
+ * lora_a [n_in, r], lora_b [r, n_out]). One rank r for every tensor and alpha = r make
+ * llama.cpp's scale alpha / r = 1, so at scale 1 base + adapter is the adapter script's model.
+ */
+export function scriptedLoraPair(
+  base: ScriptOptions,
+  adapter: Omit<ScriptOptions, "weightType">,
+): { model: GgufFile; adapter: GgufFile } {
+  const eos = loadQwen3Vocab().eosId;
+  const l = layout([script(base, eos).contexts, script(adapter, eos).contexts]);
+  const before = ruleWeights(l, l.scripts[0]!, eos);
+  const after = ruleWeights(l, l.scripts[1]!, eos);
+  const inputs: Record<RuleTensor, number> = { "blk.0.ffn_gate.weight": l.n, "blk.0.ffn_down.weight": ffnLength(l), "output.weight": l.n };
+  const outputs: Record<RuleTensor, number> = { "blk.0.ffn_gate.weight": ffnLength(l), "blk.0.ffn_down.weight": l.n, "output.weight": QWEN3_VOCAB_SIZE };
+  const deltas = RULE_TENSORS.map((name) => {
+    const delta = difference(before[name], after[name]);
+    const columns = [...new Set([...delta.values()].flatMap((cols) => [...cols.keys()]))].sort((a, b) => a - b);
+    return { name, delta, columns };
+  }).filter((d) => d.columns.length > 0);
+  const rank = Math.max(1, ...deltas.map((d) => d.columns.length));
+
+  const tensors: GgufTensor[] = deltas.flatMap(({ name, delta, columns }) => {
+    const nIn = inputs[name];
+    const nOut = outputs[name];
+    const pick: Fill = (out, firstRow) => {
+      for (let row = firstRow; row < Math.min(columns.length, firstRow + out.length / nIn); row++) {
+        out[(row - firstRow) * nIn + columns[row]!] = 1;
+      }
+    };
+    const at = new Map(columns.map((col, k) => [col, k]));
+    const values: Fill = (out, firstRow) => {
+      for (let row = 0; row < out.length / rank; row++) {
+        for (const [col, value] of delta.get(firstRow + row) ?? []) out[row * rank + at.get(col)!] = value;
+      }
+    };
+    return [
+      { name: `${name}.lora_a`, dims: [nIn, rank], type: GgmlType.F32, fill: pick },
+      { name: `${name}.lora_b`, dims: [rank, nOut], type: GgmlType.F16, fill: values },
+    ];
+  });
+  return {
+    model: layoutModel(l, eos, base.weightType ?? "q8_0"),
+    adapter: {
+      metadata: [
+        ["general.architecture", gguf.string("qwen3")],
+        ["general.type", gguf.string("adapter")],
+        ["general.name", gguf.string("synthetic-scripted-lora")],
+        ["adapter.type", gguf.string("lora")],
+        ["adapter.lora.alpha", gguf.f32(rank)],
+      ],
+      tensors,
+    },
+  };
 }

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply } from "fastify";
 import type { ServerDeps } from "../deps.js";
 import { ChatCompletionRequest } from "../../openai/schema.js";
 import { normalizeChatRequest, responseOptions, unknownFields, type ResponseOptions } from "../../openai/normalize.js";
-import { admitChoices, choiceRequests } from "../admission.js";
+import { admitChoices, choiceRequests, requestAdapters } from "../admission.js";
 import { chatLogprobs, chunk, completion, usage, usageChunk, type ChatDelta } from "../../openai/chunks.js";
 import { ChoiceAssembler } from "../../openai/assembler.js";
 import type { StartedInfo, TokenLogprob } from "../../engine/types.js";
@@ -26,7 +26,8 @@ export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry
       const ignored = unknownFields(body);
       if (ignored.length) req.log.debug({ ignored }, "ignoring unknown request fields");
       const worker = registry.resolve(body.model);
-      const base = normalizeChatRequest(body, req.id);
+      const { adapters, model } = requestAdapters(worker, body);
+      const base = { ...normalizeChatRequest(body, req.id), adapters };
       const presentation = responseOptions(body, config.generation);
       const observer = new RequestMetrics(metrics, worker.id);
       const admitted = await admitChoices(worker, choiceRequests(base, body.n ?? 1), reply, () => observer.disconnected(), { stream: body.stream === true, body });
@@ -38,7 +39,7 @@ export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry
       }));
       observer.accepted(choices[0]!.started.promptTokens);
       req.summary = observer.summary;
-      const ctx: RequestContext = { req, ids: completionIds("chatcmpl", req, worker.id), choices, observer, logprobs: base.logprobs !== undefined };
+      const ctx: RequestContext = { req, ids: completionIds("chatcmpl", req, model), choices, observer, logprobs: base.logprobs !== undefined };
       return body.stream ? streamChat(ctx, reply, body.stream_options?.include_usage === true) : collectChat(ctx);
     },
   );

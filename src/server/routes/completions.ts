@@ -12,7 +12,7 @@ import { invalidRequest } from "../../openai/errors.js";
 import { usage } from "../../openai/chunks.js";
 import { legacyLogprobs, textCompletion, textCompletionChunk, textCompletionUsageChunk, type CompletionChoice } from "../../openai/completions.js";
 import type { TokenLogprob } from "../../engine/types.js";
-import { admitChoices, choiceRequests, type AdmittedChoice } from "../admission.js";
+import { admitChoices, choiceRequests, requestAdapters, type AdmittedChoice } from "../admission.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
 import { collectChoices, completionIds, interleaveChoices, recordFinished, runningChoice, type ChoicesContext, type RunningChoice } from "../choices.js";
 
@@ -34,7 +34,8 @@ export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { re
     const ignored = unknownFields(body, KNOWN_COMPLETION_FIELDS);
     if (ignored.length) req.log.debug({ ignored }, "ignoring unknown request fields");
     const worker = registry.resolve(body.model);
-    const base = normalizeCompletionRequest(body, req.id);
+    const { adapters, model } = requestAdapters(worker, body);
+    const base = { ...normalizeCompletionRequest(body, req.id), adapters };
     const prompts = completionPrompts(body.prompt);
     const n = body.n ?? 1;
     if (prompts.length * n > config.limits.maxN) {
@@ -56,7 +57,7 @@ export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { re
     // One prompt-length observation per prompt, not per choice.
     for (const c of choices) if (c.firstOfPrompt) observer.accepted(c.started.promptTokens);
     req.summary = observer.summary;
-    const ctx: RequestContext = { req, ids: completionIds("cmpl", req, worker.id), choices, observer, logprobs: base.logprobs !== undefined };
+    const ctx: RequestContext = { req, ids: completionIds("cmpl", req, model), choices, observer, logprobs: base.logprobs !== undefined };
     return body.stream ? streamCompletions(ctx, reply, body.stream_options?.include_usage === true) : collectCompletions(ctx);
   });
 };

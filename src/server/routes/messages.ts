@@ -15,7 +15,7 @@ import { normalizeChatRequest, responseOptions } from "../../openai/normalize.js
 import { clientClosed } from "../../openai/errors.js";
 import { httpError } from "../engine-errors.js";
 import { ChoiceAssembler } from "../../openai/assembler.js";
-import { admitChoices, type AdmittedChoice } from "../admission.js";
+import { admitChoices, requestAdapters, type AdmittedChoice } from "../admission.js";
 import { errorHandler } from "../error-handler.js";
 import type { GenerationEvent } from "../../engine/types.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
@@ -43,7 +43,9 @@ export const messagesRoutes: FastifyPluginAsync<ServerDeps> = async (app, { regi
     if (ignored.length) req.log.debug({ ignored }, "ignoring unknown request fields");
     const worker = registry.resolve(body.model);
     const chat = toChatRequest(body);
-    const request = normalizeChatRequest(chat, req.id);
+    // Anthropic's wire format has no `lora` field; a `<model>:<adapter>` model id selects one.
+    const { adapters, model } = requestAdapters(worker, { model: body.model });
+    const request = { ...normalizeChatRequest(chat, req.id), adapters };
     const observer = new RequestMetrics(metrics, worker.id);
     const admitted = await admitChoices(worker, [request], reply, () => observer.disconnected(), {
       stream: body.stream === true,
@@ -59,7 +61,7 @@ export const messagesRoutes: FastifyPluginAsync<ServerDeps> = async (app, { regi
     const { thinking, startsInReasoning } = choice.started;
     const gen: MessageRun = {
       req,
-      ids: { id: `msg_${req.id.replace(/^req-/, "")}`, model: worker.id },
+      ids: { id: `msg_${req.id.replace(/^req-/, "")}`, model },
       choice,
       assembler: new ChoiceAssembler({ ...presentation, thinking, startsInReasoning }),
       observer,

@@ -21,7 +21,7 @@ import { normalizeChatRequest, responseOptions } from "../../openai/normalize.js
 import { ApiError, clientClosed } from "../../openai/errors.js";
 import { asHttpError, httpError } from "../engine-errors.js";
 import { ChoiceAssembler } from "../../openai/assembler.js";
-import { admitChoices } from "../admission.js";
+import { admitChoices, requestAdapters } from "../admission.js";
 import { checkBodyLimits } from "../plugins/limits.js";
 import { ResponseStore } from "../response-store.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
@@ -65,7 +65,11 @@ export const responsesRoutes: FastifyPluginAsync<StoreDeps> = async (app, { regi
     const chat = toChatRequest(body, conversation, history.length);
     checkBodyLimits(chat, config.limits);
     const observer = new RequestMetrics(metrics, worker.id);
-    const admitted = await admitChoices(worker, [normalizeChatRequest(chat, req.id)], reply, () => observer.disconnected(), { stream: body.stream === true, body });
+    const { adapters, model } = requestAdapters(worker, body);
+    const admitted = await admitChoices(worker, [{ ...normalizeChatRequest(chat, req.id), adapters }], reply, () => observer.disconnected(), {
+      stream: body.stream === true,
+      body,
+    });
     if (!admitted) return null;
     const { stream, started } = admitted[0]!;
     observer.accepted(started.promptTokens);
@@ -77,7 +81,7 @@ export const responsesRoutes: FastifyPluginAsync<StoreDeps> = async (app, { regi
       promptTokens: started.promptTokens,
       assembler: new ChoiceAssembler({ ...options, thinking: started.thinking, startsInReasoning: started.startsInReasoning }),
       builder: new ResponseOutputBuilder(),
-      head: { id: responseId(), created_at: Math.floor(Date.now() / 1000), model: worker.id, echo: requestEcho(body) },
+      head: { id: responseId(), created_at: Math.floor(Date.now() / 1000), model, echo: requestEcho(body) },
       observer,
       conversation,
       store: body.store === false ? undefined : store,
