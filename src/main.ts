@@ -67,9 +67,21 @@ export async function start(config: Config, logger: Logger, onFatal: (code: numb
     metrics.modelLoad.observe({ model: id }, info.loadMs / 1000);
   });
   worker.on("restart", () => metrics.workerRestarts.inc({ model: id }));
-  const app = await buildServer({ config, logger, registry, metrics });
-  // Listen before the model loads so /health can answer 503 while it does.
-  const address = await app.listen({ host: config.server.host, port: config.server.port });
+  // The worker process starts first: its start-up and the model load take most of a cold start,
+  // and they overlap with building the server here. Until the handlers below are attached, a
+  // failed load is held by `loading` (the catch only keeps it from counting as unhandled).
+  const loading = worker.start();
+  loading.catch(() => {});
+  let app: FastifyInstance;
+  let address: string;
+  try {
+    app = await buildServer({ config, logger, registry, metrics });
+    // Listen while the model loads so /health can answer 503 until it is ready.
+    address = await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    await registry.stop();
+    throw err;
+  }
   logger.info({ address, model: id }, "listening; loading model");
 
   // Drain: health and new requests answer 503 while accepted ones finish (up to the grace
@@ -84,7 +96,7 @@ export async function start(config: Config, logger: Logger, onFatal: (code: numb
       logger.info("stopped");
     })());
 
-  worker.start().then(
+  loading.then(
     (info) => logger.info({ model: id, loadMs: info.loadMs, contextSize: info.contextSize, sequences: info.sequences }, "model ready"),
     (err: Error) => {
       // A shutdown during the load ends it on purpose.
