@@ -104,10 +104,22 @@ export async function start(
   });
   for (const spec of modelSpecs(config, { id, path: model.path })) registry.define(spec);
   registry.defaultId = id;
-
-  const app = await buildServer({ config, logger, registry, metrics });
-  // Listen before the model loads so /health can answer 503 while it does.
-  const address = await app.listen({ host: config.server.host, port: config.server.port });
+  const served = registry.get(id)!;
+  // The default model's worker starts first: its start-up and the model load take most of a cold
+  // start, and they overlap with building the server here. Until the handlers below are attached,
+  // a failed load is held by `loading` (the catch only keeps it from counting as unhandled).
+  const loading = served.load();
+  loading.catch(() => {});
+  let app: FastifyInstance;
+  let address: string;
+  try {
+    app = await buildServer({ config, logger, registry, metrics });
+    // Listen while the model loads so /health can answer 503 until it is ready.
+    address = await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (err) {
+    await registry.stop();
+    throw err;
+  }
   logger.info({ address, model: id, models: registry.list().map((m) => m.id) }, "listening; loading model");
 
   // Drain: health and new requests answer 503 while accepted ones finish (up to the grace
@@ -138,8 +150,7 @@ export async function start(
     : null;
   fallback?.start();
 
-  const served = registry.get(id)!;
-  served.load().then(
+  loading.then(
     (worker) => logger.info({ model: id, loadMs: worker.info?.loadMs, contextSize: worker.info?.contextSize, sequences: worker.info?.sequences }, "model ready"),
     (err: Error) => {
       // A shutdown during the load ends it on purpose.

@@ -132,7 +132,13 @@ export class Embedder {
   /** llama.cpp applies the pooling the GGUF declares when it creates the context. */
   static async create(model: LlamaModel, pooling: EmbeddingPooling, options: EmbedderOptions): Promise<Embedder> {
     const { contextSize, batchSize } = embeddingContextShape(pooling, options, model.trainContextSize);
-    const context = await model.createEmbeddingContext({ contextSize, batchSize, threads: options.threads });
+    const context = await model.createEmbeddingContext({
+      contextSize,
+      batchSize,
+      threads: options.threads,
+      // checkMemoryBudget estimated this context before the model loaded: no second simulation.
+      ignoreMemorySafetyChecks: true,
+    });
     return new Embedder(model, context, new EmbeddingQueue(context), contextSize, options.vocabularySize);
   }
 

@@ -382,6 +382,9 @@ async function createSequences(model: LlamaModel, options: EngineOptions, unifie
     experimentalKvCacheKeyType: KV_TYPES[options.model.kvCacheType],
     experimentalKvCacheValueType: KV_TYPES[options.model.kvCacheType],
     ...(unified && { kvUnified: true }),
+    // checkMemoryBudget estimated this very context before the model loaded; node-llama-cpp's own
+    // check would simulate it again (a second vocabulary load and allocation pass) at start-up.
+    ignoreMemorySafetyChecks: true,
   });
   if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");
   // One pool: a sequence may grow into all of it; otherwise into its own share. A request

@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest";
 import path from "node:path";
 import type { LlamaContext, LlamaModel } from "node-llama-cpp";
 import { adapterKey, LoraAdapters } from "../../src/engine/lora.js";
+import { asHttpError } from "../../src/server/engine-errors.js";
+import { thrownAsHttp } from "../helpers/errors.js";
 
 class FakeLora {
   disposed = false;
@@ -67,7 +69,7 @@ describe("LoraAdapters", () => {
 
   it("refuses a file llama.cpp rejects with a 400 on param path", async () => {
     const { loras } = setup();
-    await expect(loras.load("bad.gguf")).rejects.toMatchObject({ status: 400, param: "path", code: "invalid_adapter" });
+    expect(asHttpError(await loras.load("bad.gguf").catch((err: unknown) => err))).toMatchObject({ status: 400, param: "path", code: "invalid_adapter" });
   });
 
   it("frees a removed adapter once its last request ends, dropping it from the context first", async () => {
@@ -79,7 +81,7 @@ describe("LoraAdapters", () => {
     await loras.unload("a.gguf");
     // Still in use: loaded and applied; but no new request may take it.
     expect(loaded[0]!.disposed).toBe(false);
-    expect(() => loras.acquire(uses)).toThrow(expect.objectContaining({ status: 400, param: "lora", code: "adapter_not_found" }));
+    expect(thrownAsHttp(() => loras.acquire(uses))).toMatchObject({ status: 400, param: "lora", code: "adapter_not_found" });
     loras.release(uses);
     await new Promise((r) => setImmediate(r));
     expect(applied.at(-1)).toEqual([]);

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import path from "node:path";
 import { AdapterSet, parseAdapterSpec, toAdapter } from "../../src/router/adapters.js";
 import { loadConfig } from "../../src/config/load.js";
+import { thrownAsHttp } from "../helpers/errors.js";
 
 const abs = (p: string) => path.resolve(p);
 
@@ -15,8 +16,8 @@ describe("AdapterSet", () => {
       { id: "twin", path: abs("models/pirate.gguf"), scale: 2 },
     ]);
     expect(parseAdapterSpec("a.gguf")).toEqual({ path: "a.gguf" });
-    expect(() => toAdapter({ id: "bad:id", path: "x.gguf" })).toThrow(/Adapter id/);
-    expect(() => new AdapterSet(["pirate=a.gguf", "pirate=b.gguf"])).toThrow(/already has an adapter 'pirate'/);
+    expect(thrownAsHttp(() => toAdapter({ id: "bad:id", path: "x.gguf" }))).toMatchObject({ status: 400, message: expect.stringMatching(/^Adapter id/) });
+    expect(thrownAsHttp(() => new AdapterSet(["pirate=a.gguf", "pirate=b.gguf"]))).toMatchObject({ status: 409, message: expect.stringMatching(/already has an adapter 'pirate'/) });
   });
 
   it("selects by name, index or `name`, at the configured scale unless the entry gives one; unnamed adapters are off", () => {
@@ -44,14 +45,14 @@ describe("AdapterSet", () => {
   it("refuses unknown adapters and entries without an id as 400s on param lora", () => {
     const s = set();
     for (const lora of [[{ id: "nope" }], [{ id: 3 }], [{ scale: 1 }]]) {
-      expect(() => s.select("m", "m", lora)).toThrow(expect.objectContaining({ status: 400, param: "lora" }));
+      expect(thrownAsHttp(() => s.select("m", "m", lora))).toMatchObject({ status: 400, param: "lora" });
     }
   });
 
   it("adds and removes adapters; ids stay unique", () => {
     const s = set();
     s.add(toAdapter({ id: "new", path: "x.gguf" }));
-    expect(() => s.add(toAdapter({ id: "new", path: "y.gguf" }))).toThrow(expect.objectContaining({ status: 409 }));
+    expect(thrownAsHttp(() => s.add(toAdapter({ id: "new", path: "y.gguf" })))).toMatchObject({ status: 409 });
     expect(s.remove("parrot")?.id).toBe("parrot");
     expect(s.remove("parrot")).toBeUndefined();
     expect(s.list().map((a) => a.id)).toEqual(["pirate", "twin", "new"]);

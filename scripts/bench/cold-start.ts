@@ -1,0 +1,145 @@
+/**
+ * Cold start: from spawning the server to its first `/health` 200 (the model loaded and
+ * ready), with the model file in the page cache, the median of several runs per variant.
+ *
+ *   npx tsx scripts/bench/cold-start.ts [--model <file.gguf>] [--runs 5] [--threads 0]
+ *       [--variants "npm start,tsx src/cli.ts,llama-server"] [--llama-bin vendor-build/llama.cpp/build/bin]
+ *
+ *   npm start         `npm start -- --model <file> --port <n> --host 127.0.0.1`: what a user runs
+ *                     (scripts/start.mjs: dist/ up to date with src/, then the server from it)
+ *   tsx src/cli.ts    the same server run through tsx's TypeScript loader, as `npm start` did before
+ *   llama-server      llama.cpp's server (`npm run build:llama-server`; skipped when not built) on the
+ *                     same file and threads, with edgellm's default KV (4 slots, one 16384-cell pool)
+ *
+ * The default model is the Qwen3-0.6B-shape q4_0 file `npm start` synthesizes when given no
+ * model (made once under models/). One untimed start of every variant comes first (it warms the
+ * page cache and lets `npm start` build dist/). The variants then take turns run by run, so a
+ * change in machine load hits all of them. edgellm's own `loadMs` (the worker's Engine.load) is
+ * read from its "model ready" log line; the rest of each run ("outside loadMs": starting the
+ * processes, loading modules, building the server) is shown apart.
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { resolveModel } from "../../src/models/resolve.js";
+import { freePort } from "./servers.js";
+import { fmt, percentile, table } from "./stats.js";
+
+const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+const VARIANTS = ["npm start", "tsx src/cli.ts", "llama-server"] as const;
+type Variant = (typeof VARIANTS)[number];
+
+const { values } = parseArgs({
+  options: {
+    model: { type: "string", default: "synthetic:qwen3-0.6b:q4_0" },
+    runs: { type: "string", default: "5" },
+    threads: { type: "string", default: "0" },
+    variants: { type: "string", default: VARIANTS.join(",") },
+    "llama-bin": { type: "string", default: join(ROOT, "vendor-build/llama.cpp/build/bin") },
+  },
+  strict: true,
+});
+const runs = Number(values.runs);
+const threads = Number(values.threads);
+const requested = values.variants.split(",").map((v) => v.trim());
+for (const v of requested) if (!(VARIANTS as readonly string[]).includes(v)) throw new Error(`unknown variant '${v}' (${VARIANTS.join(", ")})`);
+const llamaServer = join(values["llama-bin"], "llama-server");
+const variants = (requested as Variant[]).filter((v) => {
+  if (v !== "llama-server" || existsSync(llamaServer)) return true;
+  console.log(`llama-server skipped: ${llamaServer} is not built (npm run build:llama-server)`);
+  return false;
+});
+const model = await resolveModel(values.model, join(ROOT, "models"));
+
+function command(variant: Variant, port: number): [string, string[]] {
+  const serverArgs = ["--model", model.path, "--port", String(port), "--host", "127.0.0.1", "--threads", String(threads)];
+  switch (variant) {
+    case "npm start":
+      return ["npm", ["start", "--silent", "--", ...serverArgs]];
+    case "tsx src/cli.ts":
+      return [join(ROOT, "node_modules/.bin/tsx"), ["src/cli.ts", ...serverArgs]];
+    case "llama-server":
+      // edgellm's default KV: 4 sequences sharing 4 × 4096 cells. -t 0 is not "all cores" for
+      // llama-server: leave it out for its default (all cores).
+      return [
+        llamaServer,
+        ["-m", model.path, "--port", String(port), "--host", "127.0.0.1", "-np", "4", "-c", "16384", "--kv-unified", ...(threads > 0 ? ["-t", String(threads)] : [])],
+      ];
+  }
+}
+
+interface Run {
+  ms: number;
+  loadMs?: number;
+}
+
+async function coldStart(variant: Variant): Promise<Run> {
+  const port = await freePort();
+  const [cmd, args] = command(variant, port);
+  const started = performance.now();
+  const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  let output = "";
+  child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
+  child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<void>((res) => child.once("exit", () => res()));
+  try {
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`${variant} exited (${child.exitCode}) before /health answered 200:\n${output.slice(-2000)}`);
+      const ok = await fetch(`http://127.0.0.1:${port}/health`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ok) break;
+      if (performance.now() - started > 120_000) throw new Error(`${variant}: no /health 200 within 120 s`);
+      await sleep(5);
+    }
+    const ms = performance.now() - started;
+    // The "model ready" line may trail the first 200 by a moment.
+    for (let i = 0; i < 50 && variant !== "llama-server" && !/"loadMs":\d+[^\n]*"model ready"/.test(output); i++) await sleep(20);
+    const loadMs = /"loadMs":(\d+)[^\n]*"model ready"/.exec(output)?.[1];
+    return { ms, ...(loadMs !== undefined && { loadMs: Number(loadMs) }) };
+  } finally {
+    try {
+      process.kill(-child.pid!, "SIGTERM");
+    } catch {
+      // gone
+    }
+    await Promise.race([exited, sleep(10_000)]);
+    try {
+      process.kill(-child.pid!, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+}
+
+console.log(`model ${model.path}, threads ${threads} (0 = all cores), ${runs} runs per variant after one untimed start each`);
+for (const v of variants) await coldStart(v);
+const results = new Map<Variant, Run[]>(variants.map((v) => [v, []]));
+for (let i = 0; i < runs; i++) {
+  for (const v of i % 2 === 0 ? variants : [...variants].reverse()) {
+    const run = await coldStart(v);
+    results.get(v)!.push(run);
+    console.log(`run ${i + 1} ${v}: ${fmt(run.ms, 0)} ms${run.loadMs === undefined ? "" : ` (loadMs ${run.loadMs})`}`);
+  }
+}
+
+const median = (xs: number[]) => percentile(xs, 50);
+const rows = variants.map((v) => {
+  const rs = results.get(v)!;
+  const ms = rs.map((r) => r.ms);
+  const loads = rs.flatMap((r) => (r.loadMs === undefined ? [] : [r.loadMs]));
+  const outside = rs.flatMap((r) => (r.loadMs === undefined ? [] : [r.ms - r.loadMs]));
+  return [
+    v,
+    fmt(median(ms), 0),
+    `${fmt(Math.min(...ms), 0)}–${fmt(Math.max(...ms), 0)}`,
+    loads.length ? fmt(median(loads), 0) : "–",
+    outside.length ? fmt(median(outside), 0) : "–",
+  ];
+});
+console.log();
+console.log(table(["variant", "start → /health 200, median ms", "min–max ms", "loadMs median", "outside loadMs, median ms"], rows));

@@ -1,0 +1,74 @@
+/**
+ * `npm start` runs the server from dist/ (scripts/start.mjs: dist/ brought up to date with src/
+ * by scripts/build-dist.mjs), main process and model worker on plain JavaScript, no tsx loader.
+ */
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { describe, it, expect, beforeAll } from "vitest";
+import { scriptedModel } from "../helpers/models.js";
+import { REPO_ROOT, spawnCli, waitHealthy } from "../helpers/cli.js";
+
+let modelPath: string;
+beforeAll(async () => {
+  modelPath = await scriptedModel(["Hello from dist."]);
+});
+
+/** The pid and command line of `root` and of every process below it. */
+function processTree(root: number): { pid: number; line: string }[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const lines: { pid: number; line: string }[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    try {
+      lines.push({ pid, line: readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim() });
+    } catch {
+      // exited meanwhile
+    }
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return lines;
+}
+
+describe("npm start", () => {
+  it("serves from dist/ built from the current src/, main process and worker without tsx", async () => {
+    const cli = spawnCli(
+      ["--model", modelPath, "--alias", "m", "--port", "0", "--host", "127.0.0.1", "--ctx-size", "512", "--parallel", "1", "--threads", "1"],
+      { detached: true },
+      ["npm", "start", "--silent", "--"],
+    );
+    try {
+      const url = await cli.url;
+      await waitHealthy(url);
+      const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: "none" });
+      const reply = await client.chat.completions.create({ model: "m", messages: [{ role: "user", content: "hi" }] });
+      expect(reply.choices[0]!.message.content).toBe("Hello from dist.");
+
+      const tree = processTree(cli.child.pid!);
+      // npm runs the script through `sh -c`, whose command line names start.mjs too.
+      const server = tree.find((p) => /^\S*node .*scripts\/start\.mjs/.test(p.line));
+      const worker = tree.find((p) => p.line.includes("worker/main"));
+      expect(server).toBeDefined();
+      expect(worker?.line).toContain(join(REPO_ROOT, "dist/worker/main.js"));
+      expect(tree.filter((p) => p.line.includes("tsx"))).toEqual([]);
+      expect(readFileSync(join(REPO_ROOT, "dist/.fingerprint"), "utf8")).toMatch(/^[0-9a-f]{64}$/);
+
+      // The server drains and exits 0 on SIGTERM; npm passes its exit code on.
+      process.kill(server!.pid, "SIGTERM");
+      expect(await cli.exit).toEqual({ code: 0, signal: null });
+    } finally {
+      if (cli.child.exitCode === null) process.kill(-cli.child.pid!, "SIGKILL");
+    }
+  });
+});
