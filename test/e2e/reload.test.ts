@@ -2,11 +2,12 @@
  * Blue-green reload end to end: the real server and worker on a scripted model, several
  * concurrent streams through the openai SDK while the model's worker is replaced (by
  * POST /v1/models/reload, then by a re-read configuration with new settings, as SIGHUP does).
- * Every stream must finish with the exact script; none may fail.
+ * Every stream must finish with the exact script; none may fail. A LoRA adapter added at run time
+ * survives the reload.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import OpenAI from "openai";
-import { scriptedModel } from "../helpers/models.js";
+import { LORA_ADAPTER_REPLY, LORA_BASE_REPLY, scriptedLoraModel, scriptedModel } from "../helpers/models.js";
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { loadConfig } from "../../src/config/load.js";
 import { waitFor } from "../helpers/stream.js";
@@ -107,5 +108,36 @@ describe("blue-green reload under streaming load", () => {
     for (const r of await running) expect(r).toMatchObject({ text: SCRIPT, finish: "stop" });
     expect(model.pid).not.toBe(oldPid);
     expect(await contextLength()).toBe(2048);
+  });
+});
+
+describe("blue-green reload keeps a model's LoRA adapters", () => {
+  let server: TestServer;
+  let client: OpenAI;
+  beforeAll(async () => {
+    const pair = await scriptedLoraModel();
+    server = await startTestServer(pair.model);
+    client = new OpenAI({ baseURL: server.baseURL, apiKey: "unused", maxRetries: 0 });
+    const added = await fetch(`${server.baseURL}/models/${server.modelId}/adapters`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ id: "pirate", path: pair.adapter }),
+    });
+    expect(added.status).toBe(201);
+  });
+  afterAll(() => server?.stop());
+
+  const say = async (model: string) =>
+    (await client.chat.completions.create({ model, messages: [{ role: "user", content: "hi" }] })).choices[0]!.message.content;
+
+  it("an adapter added at run time is loaded by the new worker too", async () => {
+    expect(await say(`${server.modelId}:pirate`)).toBe(LORA_ADAPTER_REPLY);
+    const model = server.running.registry.list()[0]!;
+    const oldPid = model.pid;
+    const res = await fetch(`${server.baseURL}/models/reload`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: server.modelId }) });
+    expect(res.status).toBe(200);
+    expect(model.pid).not.toBe(oldPid);
+    expect(await say(`${server.modelId}:pirate`)).toBe(LORA_ADAPTER_REPLY);
+    expect(await say(server.modelId)).toBe(LORA_BASE_REPLY);
   });
 });
