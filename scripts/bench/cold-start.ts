@@ -25,8 +25,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { resolveModel } from "../../src/models/resolve.js";
-import { freePort } from "./servers.js";
-import { fmt, percentile, table } from "./stats.js";
+import { freePort } from "../lib/servers.js";
+import { fmt, percentile, table } from "../lib/stats.js";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
 const VARIANTS = ["npm start", "tsx src/cli.ts", "llama-server"] as const;
