@@ -1,4 +1,4 @@
-/** Start-up and shutdown: config, logger, model worker, HTTP server, signals. No request logic here. */
+/** Start-up and shutdown: config, logger, served models, HTTP server, signals. No request logic here. */
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { Config } from "./config/schema.js";
@@ -6,7 +6,10 @@ import { loadConfig, type ConfigOverrides } from "./config/load.js";
 import { createLogger } from "./logger.js";
 import { resolveModel } from "./models/resolve.js";
 import { ModelRegistry } from "./router/registry.js";
-import { ModelWorker } from "./router/model-worker.js";
+import { modelSpecs } from "./router/catalog.js";
+import { estimateMemory } from "./engine/memory-budget.js";
+import { PressureMonitor, type PressureSource } from "./models/pressure.js";
+import { QuantizationFallback } from "./router/fallback.js";
 import { buildServer } from "./server/app.js";
 import { createMetrics, initModelSeries } from "./metrics/definitions.js";
 import type { ModelInfo } from "./engine/types.js";
@@ -14,12 +17,15 @@ import type { ModelInfo } from "./engine/types.js";
 export interface Running {
   app: FastifyInstance;
   registry: ModelRegistry;
+  /** Applies a re-read configuration's models: new ones are added, changed ones reloaded blue-green, removed ones unloaded. */
+  reloadModels(next: Config): Promise<void>;
   stop(): Promise<void>;
 }
 
 export async function main(overrides: ConfigOverrides): Promise<Running> {
   const config = loadConfig(overrides);
-  const running = await start(config, createLogger(config.log), (code, message) => {
+  const logger = createLogger(config.log);
+  const running = await start(config, logger, (code, message) => {
     process.stderr.write(`edgellm: ${message}\n`);
     process.exit(code);
   });
@@ -35,6 +41,21 @@ export async function main(overrides: ConfigOverrides): Promise<Running> {
       );
     });
   }
+  // SIGHUP re-reads the configuration (files and environment as at start) and applies its models.
+  process.on("SIGHUP", () => {
+    logger.info("SIGHUP: reloading the model configuration");
+    let next: Config;
+    try {
+      next = loadConfig(overrides);
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, "SIGHUP: the configuration is invalid; keeping the current one");
+      return;
+    }
+    running.reloadModels(next).then(
+      () => logger.info("SIGHUP: model configuration applied"),
+      (err: Error) => logger.error({ err: err.message }, "SIGHUP: reload failed; the models that were serving keep serving"),
+    );
+  });
   return running;
 }
 
@@ -42,7 +63,13 @@ export async function main(overrides: ConfigOverrides): Promise<Running> {
  * Starts serving `config`. `onFatal` runs with a one-line reason when the model cannot be
  * loaded (the CLI prints it and exits non-zero; tests observe it).
  */
-export async function start(config: Config, logger: Logger, onFatal: (code: number, message: string) => void): Promise<Running> {
+export async function start(
+  config: Config,
+  logger: Logger,
+  onFatal: (code: number, message: string) => void,
+  /** Tests give the memory-pressure watch a fake source. */
+  extras: { pressureSource?: PressureSource } = {},
+): Promise<Running> {
   const model = await resolveModel(config.model.source, config.model.dir);
   if (model.synthetic) {
     logger.warn(
@@ -52,25 +79,36 @@ export async function start(config: Config, logger: Logger, onFatal: (code: numb
     );
   }
   const id = config.model.alias || model.id;
-  const registry = new ModelRegistry();
-  const worker = new ModelWorker(
-    id,
-    { modelPath: model.path, modelId: id, model: config.model, generation: config.generation, limits: config.limits },
-    logger,
-    { requestTimeoutMs: config.limits.requestTimeoutMs },
-  );
-  registry.add(worker);
-
   const metrics = createMetrics();
-  worker.on("ready", (info: ModelInfo) => {
-    initModelSeries(metrics, id);
-    metrics.modelLoad.observe({ model: id }, info.loadMs / 1000);
+  // Estimating takes seconds of CPU (node-llama-cpp simulates the allocation): once per file and settings.
+  const estimates = new Map<string, Promise<number>>();
+  const registry = new ModelRegistry({
+    config,
+    logger,
+    estimateBytes: (path, settings) => {
+      const key = JSON.stringify([path, settings]);
+      let bytes = estimates.get(key);
+      if (!bytes) {
+        bytes = estimateMemory(undefined, path, settings).then((e) => e.weightsBytes + e.contextBytes);
+        estimates.set(key, bytes);
+      }
+      return bytes;
+    },
+    onWorker: (served, worker) => {
+      worker.on("ready", (info: ModelInfo) => {
+        initModelSeries(metrics, served.id);
+        metrics.modelLoad.observe({ model: served.id }, info.loadMs / 1000);
+      });
+      worker.on("restart", () => metrics.workerRestarts.inc({ model: served.id }));
+    },
   });
-  worker.on("restart", () => metrics.workerRestarts.inc({ model: id }));
-  // The worker process starts first: its start-up and the model load take most of a cold start,
-  // and they overlap with building the server here. Until the handlers below are attached, a
-  // failed load is held by `loading` (the catch only keeps it from counting as unhandled).
-  const loading = worker.start();
+  for (const spec of modelSpecs(config, { id, path: model.path })) registry.define(spec);
+  registry.defaultId = id;
+  const served = registry.get(id)!;
+  // The default model's worker starts first: its start-up and the model load take most of a cold
+  // start, and they overlap with building the server here. Until the handlers below are attached,
+  // a failed load is held by `loading` (the catch only keeps it from counting as unhandled).
+  const loading = served.load();
   loading.catch(() => {});
   let app: FastifyInstance;
   let address: string;
@@ -82,7 +120,7 @@ export async function start(config: Config, logger: Logger, onFatal: (code: numb
     await registry.stop();
     throw err;
   }
-  logger.info({ address, model: id }, "listening; loading model");
+  logger.info({ address, model: id, models: registry.list().map((m) => m.id) }, "listening; loading model");
 
   // Drain: health and new requests answer 503 while accepted ones finish (up to the grace
   // period); then the workers stop, ending whatever is left with a shutting_down error.
@@ -91,22 +129,54 @@ export async function start(config: Config, logger: Logger, onFatal: (code: numb
     (stopping ??= (async () => {
       logger.info({ graceMs: config.server.shutdownGraceMs }, "shutting down: draining requests in flight");
       if (!(await app.drain(config.server.shutdownGraceMs))) logger.warn("grace period over; ending the requests still in flight");
+      fallback?.stop();
       await registry.stop();
       await closeServer(app);
       logger.info("stopped");
     })());
 
+  // The quantization fallback watches memory only when some model has a smaller variant to go to.
+  const fallback = registry.list().some((m) => m.spec.sources.length > 1)
+    ? new QuantizationFallback(
+        registry,
+        new PressureMonitor({
+          ...config.pressure,
+          source: extras.pressureSource,
+          budgetBytes: config.model.memoryBudgetMB > 0 ? config.model.memoryBudgetMB * 2 ** 20 : undefined,
+        }),
+        logger,
+        (swap) => metrics.fallbackSwaps.inc({ model: swap.model, direction: swap.direction }),
+      )
+    : null;
+  fallback?.start();
+
   loading.then(
-    (info) => logger.info({ model: id, loadMs: info.loadMs, contextSize: info.contextSize, sequences: info.sequences }, "model ready"),
+    (worker) => logger.info({ model: id, loadMs: worker.info?.loadMs, contextSize: worker.info?.contextSize, sequences: worker.info?.sequences }, "model ready"),
     (err: Error) => {
       // A shutdown during the load ends it on purpose.
       if (stopping) return;
-      const message = `cannot load model ${model.path}: ${err.message}`.replace(/\s*\n\s*/g, "; ");
+      const message = `cannot load model ${model.path}: ${served.lastError ?? err.message}`.replace(/\s*\n\s*/g, "; ");
       logger.fatal({ model: model.path }, message);
       void stop().finally(() => onFatal(1, message));
     },
   );
-  return { app, registry, stop };
+
+  const reloadModels = async (next: Config) => {
+    const nextModel = await resolveModel(next.model.source, next.model.dir);
+    const nextId = next.model.alias || nextModel.id;
+    const specs = modelSpecs(next, { id: nextId, path: nextModel.path });
+    registry.defaultId = nextId;
+    for (const old of registry.list()) if (!specs.some((s) => s.id === old.id)) await registry.remove(old.id);
+    await Promise.all(
+      specs.map(async (spec) => {
+        const current = registry.get(spec.id);
+        if (!current) return void registry.define(spec);
+        if (JSON.stringify(current.spec) !== JSON.stringify(spec)) await current.reload("configuration reloaded", spec, 0);
+      }),
+    );
+    await registry.get(nextId)!.load();
+  };
+  return { app, registry, reloadModels, stop };
 }
 
 /** Closes the listener; connections still open shortly after their last response are dropped. */

@@ -15,6 +15,25 @@ const Sampling = Type.Object(
 );
 export type SamplingDefaults = Static<typeof Sampling>;
 
+/** One `models:` entry: an id, a source and the `model.*` settings it changes for that model. */
+const ModelEntry = Type.Object(
+  {
+    id: Type.String({ minLength: 1, pattern: "^[^/\\s]+$" }),
+    /** A .gguf path (relative ones are tried in model.dir too), an `hf:` URI or `synthetic:<preset>[:quant]`. */
+    source: Type.String({ minLength: 1 }),
+    /** Smaller variants of the same model, best first, swapped in under sustained memory pressure. */
+    fallbacks: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    contextSize: Type.Optional(Type.Integer({ minimum: 64 })),
+    sequences: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    kvCacheType: Type.Optional(Type.Union([Type.Literal("f16"), Type.Literal("q8_0")])),
+    kvPoolTokens: Type.Optional(Type.Integer({ minimum: 0 })),
+    threads: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 })),
+    prefixReuse: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type ModelEntry = Static<typeof ModelEntry>;
+
 export const ConfigSchema = Type.Object(
   {
     server: Type.Object(
@@ -98,6 +117,24 @@ export const ConfigSchema = Type.Object(
             ),
           ]),
         ),
+        /** Models resident at once; loading one more unloads the least recently used idle one. */
+        maxLoaded: Type.Integer({ minimum: 1 }),
+        /** Seconds an idle model stays loaded when its last request gave no keep_alive; 0 = until evicted. */
+        idleUnloadSec: Type.Integer({ minimum: 0 }),
+      },
+      { additionalProperties: false },
+    ),
+    /** Models served besides `model.source` and the `.gguf` files in `model.dir`, each with its own settings. */
+    models: Type.Array(ModelEntry),
+    /** The memory-pressure watch that swaps models with fallbacks to smaller variants (only runs when a model names fallbacks). */
+    pressure: Type.Object(
+      {
+        /** Sampling period of the pressure source. */
+        intervalMs: Type.Integer({ minimum: 10 }),
+        /** Pressure must last this long before models step down. */
+        sustainMs: Type.Integer({ minimum: 0 }),
+        /** Calm must last this long before they swap back (hysteresis). */
+        reliefMs: Type.Integer({ minimum: 0 }),
       },
       { additionalProperties: false },
     ),

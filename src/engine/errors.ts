@@ -28,6 +28,12 @@ export type EngineErrorInfo =
   /** Several models are served and the request names none. */
   | { kind: "model_required"; served: number }
   | { kind: "model_not_found"; model: string }
+  /** The model's worker could not start: its file is missing or bad, or the load failed (`reason`). */
+  | { kind: "model_load_failed"; model: string; reason: string }
+  /** model.maxLoaded models are resident and all of them stayed busy for model.loadTimeoutMs. */
+  | { kind: "model_capacity"; model: string; loaded: number; maxLoaded: number; retryAfterSeconds: number }
+  /** Loading `model` would exceed the memory budget and no idle model is left to unload. */
+  | { kind: "insufficient_memory"; model: string; neededMiB: number; usedMiB: number; budgetMiB: number; budget: "model.memoryBudgetMB" | "cgroup"; retryAfterSeconds: number }
   /** The worker is not serving yet: loading its model, restarting after a crash, or neither. */
   | { kind: "worker_not_ready"; phase: "loading" | "restarting" | "not_ready"; retryAfterSeconds: number }
   /** The worker died while the request was in flight. */

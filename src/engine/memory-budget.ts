@@ -25,7 +25,8 @@ const KV_TYPES = { f16: GgmlType.F16, q8_0: GgmlType.Q8_0 } as const;
 const MiB = 2 ** 20;
 const mib = (bytes: number) => Math.ceil(bytes / MiB);
 
-export async function estimateMemory(llama: Llama, modelPath: string, model: Config["model"]): Promise<MemoryEstimate> {
+/** `llama` undefined: node-llama-cpp's backend-less binding (enough for the estimate, as in the main process). */
+export async function estimateMemory(llama: Llama | undefined, modelPath: string, model: Config["model"]): Promise<MemoryEstimate> {
   const info = await readGgufFileInfo(modelPath, { logWarnings: false });
   const insights = await GgufInsights.from(info, llama);
   const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });

@@ -1,18 +1,24 @@
 /** Scrape-time refresh of the gauges (and batch histogram) from every worker. */
 import type { Metrics } from "./definitions.js";
 import type { ModelRegistry } from "../router/registry.js";
-import type { ModelWorker } from "../router/model-worker.js";
+import type { ServedModel, ModelStatus } from "../router/served-model.js";
 
 /** Preemption counts last seen per worker: the counter moves by the difference. */
-const seenPreemptions = new WeakMap<ModelWorker, number>();
+const seenPreemptions = new WeakMap<ServedModel, number>();
+
+const MODEL_STATES: readonly ModelStatus[] = ["loaded", "loading", "unloaded"];
 
 export async function refreshFromWorkers(metrics: Metrics, registry: ModelRegistry): Promise<void> {
   const workers = registry.list();
   metrics.modelsLoaded.set(workers.filter((w) => w.state === "ready").length);
+  for (const w of workers) {
+    for (const state of MODEL_STATES) metrics.modelState.set({ model: w.id, state }, w.loadStatus === state ? 1 : 0);
+    metrics.modelVariant.set({ model: w.id }, w.variant);
+  }
   await Promise.all(workers.map((w) => refreshOne(metrics, w)));
 }
 
-async function refreshOne(metrics: Metrics, worker: ModelWorker): Promise<void> {
+async function refreshOne(metrics: Metrics, worker: ServedModel): Promise<void> {
   const m = { model: worker.id };
   const status = await worker.status(true);
   const sequences = worker.info?.sequences ?? 0;

@@ -26,6 +26,8 @@ export function createMetrics() {
     sequencesBusy: new Gauge({ ...m, name: "edgellm_sequences_busy", help: "Sequences (slots) serving a request", labelNames: model }),
     sequencesTotal: new Gauge({ ...m, name: "edgellm_sequences_total", help: "Sequences (slots) configured", labelNames: model }),
     modelsLoaded: new Gauge({ ...m, name: "edgellm_models_loaded", help: "Models loaded and ready" }),
+    modelState: new Gauge({ ...m, name: "edgellm_model_state", help: "1 for the state each served model is in (loaded, loading, unloaded), 0 for the others", labelNames: ["model", "state"] as const }),
+    modelVariant: new Gauge({ ...m, name: "edgellm_model_variant", help: "Which variant serves the model: 0 = its own source, n = its n-th fallback (memory pressure)", labelNames: model }),
     // Counters.
     promptTokens: new Counter({ ...m, name: "edgellm_prompt_tokens_total", help: "Prompt tokens of admitted requests", labelNames: model }),
     generationTokens: new Counter({ ...m, name: "edgellm_generation_tokens_total", help: "Generated (completion) tokens", labelNames: model }),
@@ -35,6 +37,7 @@ export function createMetrics() {
     preemptions: new Counter({ ...m, name: "edgellm_preemptions_total", help: "Requests preempted when the KV pool ran out", labelNames: model }),
     requestsFinished: new Counter({ ...m, name: "edgellm_requests_finished_total", help: "Completed requests by finish reason", labelNames: ["model", "finish_reason"] as const }),
     requestsFailed: new Counter({ ...m, name: "edgellm_requests_failed_total", help: "Failed requests by error code", labelNames: ["code"] as const }),
+    fallbackSwaps: new Counter({ ...m, name: "edgellm_model_fallback_swaps_total", help: "Memory-pressure swaps to a smaller variant (down) and back (up)", labelNames: ["model", "direction"] as const }),
     workerRestarts: new Counter({ ...m, name: "edgellm_worker_restarts_total", help: "Model worker restarts after a crash", labelNames: model }),
     clientDisconnects: new Counter({ ...m, name: "edgellm_client_disconnects_total", help: "Requests whose client went away before the end", labelNames: model }),
     // Histograms.
@@ -62,7 +65,8 @@ const FINISH_REASONS = ["stop", "length", "tool_calls"] as const;
 export function initModelSeries(metrics: Metrics, modelId: string): void {
   const labels = { model: modelId };
   for (const metric of Object.values(metrics)) {
-    if (metric instanceof Counter && metric !== metrics.requestsFailed && metric !== metrics.requestsFinished) (metric as Counter<"model">).inc(labels, 0);
+    const ownLabels = metric === metrics.requestsFailed || metric === metrics.requestsFinished || metric === metrics.fallbackSwaps;
+    if (metric instanceof Counter && !ownLabels) (metric as Counter<"model">).inc(labels, 0);
     else if (metric instanceof Histogram) (metric as Histogram<"model">).zero(labels);
   }
   for (const finish_reason of FINISH_REASONS) metrics.requestsFinished.inc({ ...labels, finish_reason }, 0);

@@ -11,12 +11,12 @@ export const KNOWN_CHAT_FIELDS = new Set([
   "stop", "presence_penalty", "frequency_penalty", "repeat_penalty", "n", "stream", "stream_options", "user",
   "tools", "tool_choice", "parallel_tool_calls", "response_format", "enable_thinking", "chat_template_kwargs",
   "reasoning_effort", "reasoning", "return_reasoning", "include_reasoning", "reasoning_format", "thinking_budget",
-  "thinking_budget_tokens", "thinking_token_budget", "logprobs", "top_logprobs",
+  "thinking_budget_tokens", "thinking_token_budget", "logprobs", "top_logprobs", "keep_alive",
 ]);
 
 export const KNOWN_COMPLETION_FIELDS = new Set([
   "model", "lora", "prompt", "max_tokens", "temperature", "top_p", "top_k", "min_p", "seed", "stop", "presence_penalty",
-  "frequency_penalty", "repeat_penalty", "n", "stream", "stream_options", "user", "echo", "logprobs", "suffix", "best_of",
+  "frequency_penalty", "repeat_penalty", "n", "stream", "stream_options", "user", "echo", "logprobs", "suffix", "best_of", "keep_alive",
 ]);
 
 export function unknownFields(body: object, known: ReadonlySet<string> = KNOWN_CHAT_FIELDS): string[] {

@@ -26,6 +26,8 @@ export interface WorkerOptions {
   stableAfterMs?: number;
   /** Deadline of one generation request, queueing included; 0 = none. */
   requestTimeoutMs?: number;
+  /** The model's adapters when they outlive this worker (a ServedModel's, kept across reloads); default: `model.lora`. */
+  adapters?: AdapterSet;
 }
 
 const workerUnavailable: EngineErrorInfo = { kind: "worker_unavailable", retryAfterSeconds: 1 };
@@ -61,7 +63,7 @@ export class ModelWorker extends EventEmitter {
     private readonly options: WorkerOptions = {},
   ) {
     super();
-    this.adapters = new AdapterSet(engine.model.lora);
+    this.adapters = options.adapters ?? new AdapterSet(engine.model.lora);
   }
 
   /** Starts the worker and resolves once the model is loaded (rejects with the worker's reason). */

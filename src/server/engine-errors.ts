@@ -59,6 +59,23 @@ export function httpError(info: EngineErrorInfo): ApiError {
       return invalidRequest(`'model' is required: this server serves ${info.served} models (see /v1/models)`, "model", "missing_required_parameter");
     case "model_not_found":
       return modelNotFound(info.model);
+    case "model_load_failed":
+      return new ApiError(503, "service_unavailable_error", `The model '${info.model}' could not be loaded: ${info.reason}`, { code: "model_load_failed" });
+    case "model_capacity":
+      return new ApiError(
+        503,
+        "service_unavailable_error",
+        `Cannot load model '${info.model}': ${info.loaded} models are loaded (model.maxLoaded is ${info.maxLoaded}) and all of them have requests in flight`,
+        { code: "model_capacity", headers: retryAfter(info.retryAfterSeconds) },
+      );
+    case "insufficient_memory":
+      return new ApiError(
+        503,
+        "service_unavailable_error",
+        `Cannot load model '${info.model}': it needs about ${info.neededMiB} MiB, the loaded models use about ${info.usedMiB} MiB ` +
+          `and ${info.budget === "cgroup" ? "the cgroup memory limit" : "model.memoryBudgetMB"} is ${info.budgetMiB} MiB; no idle model is left to unload`,
+        { code: "insufficient_memory", headers: retryAfter(info.retryAfterSeconds) },
+      );
     case "worker_not_ready": {
       const { message, code } = NOT_READY[info.phase];
       return new ApiError(503, "service_unavailable_error", message, { code, headers: retryAfter(info.retryAfterSeconds) });

@@ -16,7 +16,6 @@ import { loadConfig, ConfigError } from "../../src/config/load.js";
 import { start, type Running } from "../../src/main.js";
 import { buildServer } from "../../src/server/app.js";
 import { ModelRegistry } from "../../src/router/registry.js";
-import { ModelWorker } from "../../src/router/model-worker.js";
 import { createMetrics } from "../../src/metrics/definitions.js";
 import { waitFor } from "../helpers/stream.js";
 
@@ -154,8 +153,8 @@ describe("auth and CORS configuration", () => {
   async function app(set: Record<string, unknown>): Promise<FastifyInstance> {
     const config = loadConfig({ set }, {});
     const logger = pino({ level: "silent" });
-    const registry = new ModelRegistry();
-    registry.add(new ModelWorker("m", { modelPath: "/nonexistent.gguf", modelId: "m", model: config.model, generation: config.generation, limits: config.limits }, logger));
+    const registry = new ModelRegistry({ config, logger });
+    registry.define({ id: "m", sources: ["/nonexistent.gguf"], model: config.model });
     return buildServer({ config, logger, registry, metrics: createMetrics() });
   }
 

@@ -1,6 +1,6 @@
 /**
- * Request rejection paths of the real Fastify app, before any model is involved: the worker
- * here is never started, so the model stays "loading".
+ * Request rejection paths of the real Fastify app, before any model is involved: the one model
+ * here names a file that does not exist, so a request that gets through validation fails to load it.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import pino from "pino";
@@ -8,7 +8,6 @@ import type { FastifyInstance } from "fastify";
 import { buildServer } from "../../src/server/app.js";
 import { loadConfig } from "../../src/config/load.js";
 import { ModelRegistry } from "../../src/router/registry.js";
-import { ModelWorker } from "../../src/router/model-worker.js";
 import { createMetrics } from "../../src/metrics/definitions.js";
 
 let app: FastifyInstance;
@@ -16,8 +15,9 @@ const config = loadConfig({ set: { "server.bodyLimitBytes": 2048 } }, {});
 
 beforeAll(async () => {
   const logger = pino({ level: "silent" });
-  const registry = new ModelRegistry();
-  registry.add(new ModelWorker("m", { modelPath: "/nonexistent.gguf", modelId: "m", model: config.model, generation: config.generation, limits: config.limits }, logger));
+  const registry = new ModelRegistry({ config, logger });
+  registry.define({ id: "m", sources: ["/nonexistent.gguf"], model: config.model });
+  registry.defaultId = "m";
   app = await buildServer({ config, logger, registry, metrics: createMetrics() });
 });
 afterAll(() => app.close());
@@ -72,25 +72,32 @@ describe("HTTP errors are OpenAI error objects decided before any stream starts"
   });
 
   it("a JSON body is read whatever the content type (curl -d sends form encoding)", async () => {
-    expectError(await post(JSON.stringify(ok), { "content-type": "application/x-www-form-urlencoded" }), 503, { code: "model_loading" });
+    expectError(await post(JSON.stringify(ok), { "content-type": "application/x-www-form-urlencoded" }), 503, { code: "model_load_failed" });
   });
 
   it("unknown model is a 404 model_not_found", async () => {
     expectError(await post({ ...ok, model: "nope" }), 404, { type: "not_found_error", code: "model_not_found", param: "model" });
   });
 
-  it("a known model that is still loading answers 503 with Retry-After", async () => {
-    const res = await post(ok);
-    expectError(res, 503, { code: "model_loading" });
-    expect(res.headers["retry-after"]).toBeDefined();
+  it("a known model that cannot load answers 503 naming the reason, also when streaming", async () => {
+    const e = expectError(await post(ok), 503, { code: "model_load_failed", type: "service_unavailable_error" });
+    expect(e.message).toBe("The model 'm' could not be loaded: model file /nonexistent.gguf does not exist");
+    // The SSE headers went out while the model loaded; the failure is the stream's one error event.
+    const streamed = await post({ ...ok, stream: true });
+    expect(streamed.statusCode).toBe(200);
+    expect(streamed.headers["content-type"]).toContain("text/event-stream");
+    expect(streamed.body).toBe(`data: ${JSON.stringify({ error: { message: e.message, type: "service_unavailable_error", param: null, code: "model_load_failed" } })}\n\n`);
   });
 
-  it("/health is 503 while loading; /v1/models lists the model", async () => {
+  it("/health is 503 while the default model is not ready; /v1/models lists the model", async () => {
     const health = await app.inject({ method: "GET", url: "/health" });
     expect(health.statusCode).toBe(503);
     expect(health.json().error.type).toBe("service_unavailable_error");
     const models = await app.inject({ method: "GET", url: "/v1/models" });
-    expect(models.json()).toMatchObject({ object: "list", data: [{ id: "m", object: "model", owned_by: "edgellm" }] });
+    expect(models.json()).toMatchObject({
+      object: "list",
+      data: [{ id: "m", object: "model", owned_by: "edgellm", status: { value: "unloaded", failed: true }, expires_at: null }],
+    });
   });
 
   it("unknown routes are OpenAI 404s and every response carries a request id", async () => {

@@ -30,7 +30,8 @@ export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry
       const base = { ...normalizeChatRequest(body, req.id), adapters };
       const presentation = responseOptions(body, config.generation);
       const observer = new RequestMetrics(metrics, worker.id);
-      const admitted = await admitChoices(worker, choiceRequests(base, body.n ?? 1), reply, () => observer.disconnected());
+      const admitted = await admitChoices(worker, choiceRequests(base, body.n ?? 1), reply, () => observer.disconnected(), { stream: body.stream === true, body });
+      if (!admitted) return;
       const choices: Choice[] = admitted.map(({ stream, started }) => ({
         ...runningChoice(stream, started),
         assembler: new ChoiceAssembler(assemblerOptions(started, presentation)),

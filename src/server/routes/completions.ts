@@ -5,7 +5,7 @@
  */
 import type { FastifyPluginAsync, FastifyReply } from "fastify";
 import type { ServerDeps } from "../deps.js";
-import type { ModelWorker } from "../../router/model-worker.js";
+import type { ServedModel } from "../../router/served-model.js";
 import { CompletionRequest } from "../../openai/schema.js";
 import { completionPrompts, KNOWN_COMPLETION_FIELDS, normalizeCompletionRequest, unknownFields } from "../../openai/normalize.js";
 import { invalidRequest } from "../../openai/errors.js";
@@ -47,7 +47,8 @@ export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { re
     }
     const observer = new RequestMetrics(metrics, worker.id);
     const requests = prompts.flatMap((prompt) => choiceRequests({ ...base, prompt }, n));
-    const admitted = await admitChoices(worker, requests, reply, () => observer.disconnected());
+    const admitted = await admitChoices(worker, requests, reply, () => observer.disconnected(), { stream: body.stream === true, body });
+    if (!admitted) return;
     const echoes = body.echo ? await echoTexts(worker, prompts, admitted) : undefined;
     const choices: Choice[] = admitted.map(({ stream, started }, k) => {
       const echo = echoes?.[Math.floor(k / n)] ?? "";
@@ -65,7 +66,7 @@ export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { re
  * The prompts as text, for echo: token-id prompts are detokenized by the model. Should that fail
  * (the worker died), the admitted generations are cancelled: nothing will read them.
  */
-async function echoTexts(worker: ModelWorker, prompts: Array<string | number[]>, admitted: readonly AdmittedChoice[]): Promise<string[]> {
+async function echoTexts(worker: ServedModel, prompts: Array<string | number[]>, admitted: readonly AdmittedChoice[]): Promise<string[]> {
   try {
     return await Promise.all(prompts.map(async (p) => (typeof p === "string" ? p : (await worker.textOp({ kind: "detokenize", tokens: p })).content)));
   } catch (err) {

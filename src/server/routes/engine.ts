@@ -12,6 +12,7 @@ export const engineRoutes: FastifyPluginAsync<ServerDeps> = async (app, { regist
       registry.list().map(async (w) => ({
         id: w.id,
         state: w.state,
+        status: w.loadStatus,
         restarts: w.restarts,
         context_size: w.info?.contextSize ?? null,
         kv_pool: w.info?.kvPool ?? null,

@@ -47,7 +47,13 @@ export const messagesRoutes: FastifyPluginAsync<ServerDeps> = async (app, { regi
     const { adapters, model } = requestAdapters(worker, { model: body.model });
     const request = { ...normalizeChatRequest(chat, req.id), adapters };
     const observer = new RequestMetrics(metrics, worker.id);
-    const choice = (await admitChoices(worker, [request], reply, () => observer.disconnected()))[0]!;
+    const admitted = await admitChoices(worker, [request], reply, () => observer.disconnected(), {
+      stream: body.stream === true,
+      body,
+      errorEvent: (err) => MessageEvents.error(anthropicErrorBody(err)),
+    });
+    if (!admitted) return;
+    const choice = admitted[0]!;
     observer.accepted(choice.started.promptTokens);
     req.summary = observer.summary;
     // Anthropic shows thoughts as their own blocks, whatever the server's OpenAI reasoning format.

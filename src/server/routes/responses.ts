@@ -54,7 +54,7 @@ export const responsesRoutes: FastifyPluginAsync<StoreDeps> = async (app, { regi
   const store = new ResponseStore(db, config.responses.maxStored, config.responses.maxStoredMB * 1024 * 1024);
 
   /** Everything that can be refused, decided before a header is sent. */
-  async function start(req: FastifyRequest<{ Body: ResponsesRequest }>, reply: FastifyReply): Promise<Run> {
+  async function start(req: FastifyRequest<{ Body: ResponsesRequest }>, reply: FastifyReply): Promise<Run | null> {
     const body = req.body;
     const previousId = body.previous_response_id;
     const previous = previousId == null ? undefined : store.get(previousId);
@@ -66,8 +66,12 @@ export const responsesRoutes: FastifyPluginAsync<StoreDeps> = async (app, { regi
     checkBodyLimits(chat, config.limits);
     const observer = new RequestMetrics(metrics, worker.id);
     const { adapters, model } = requestAdapters(worker, body);
-    const [admitted] = await admitChoices(worker, [{ ...normalizeChatRequest(chat, req.id), adapters }], reply, () => observer.disconnected());
-    const { stream, started } = admitted!;
+    const admitted = await admitChoices(worker, [{ ...normalizeChatRequest(chat, req.id), adapters }], reply, () => observer.disconnected(), {
+      stream: body.stream === true,
+      body,
+    });
+    if (!admitted) return null;
+    const { stream, started } = admitted[0]!;
     observer.accepted(started.promptTokens);
     req.summary = observer.summary;
     const options = responseOptions(chat, REASONING_ITEMS);
@@ -90,6 +94,7 @@ export const responsesRoutes: FastifyPluginAsync<StoreDeps> = async (app, { regi
     const run = await start(req, reply).catch((err: unknown) => {
       throw asResponsesError(asHttpError(err));
     });
+    if (!run) return;
     return req.body.stream ? streamResponse(run, reply) : collectResponse(run);
   });
 
