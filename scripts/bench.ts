@@ -34,18 +34,21 @@
  *   --out <dir>                  logs and results.json (default /tmp/edgellm-bench-<time>)
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ensureSyntheticModel } from "../src/models/synthetic/index.js";
 import { runLoad, streamChat, summarize, type RequestSpec, type Summary } from "./bench/load.js";
-import { textOfTokens } from "./bench/prompts.js";
-import { freePort, startServer, stopAllOnExit, type RunningServer, type ServerSpec } from "./bench/servers.js";
-import { fmt, mib, ratio, table } from "./bench/stats.js";
+import { listArg, numberArg } from "./lib/args.js";
+import { cpuPressure } from "./lib/proc.js";
+import { textOfTokens } from "./lib/prompts.js";
+import { commandLine, freePort, startServer, stopAllOnExit, type RunningServer, type ServerSpec } from "./lib/servers.js";
+import { fmt, mib, ratio, table } from "./lib/stats.js";
+import { handleHelp, logger, outputDir, ROOT } from "./lib/tool.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+handleHelp(import.meta.url);
+
 const MODEL_ALIAS = "bench";
 type ServerName = "edgellm" | "llama-server";
 
@@ -84,13 +87,9 @@ const { values: opt } = parseArgs({
   strict: true,
 });
 
-const int = (name: keyof typeof opt): number => {
-  const n = Number(opt[name]);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name} must be a non-negative integer`);
-  return n;
-};
+const int = (name: keyof typeof opt): number => numberArg(name, opt[name]);
 const cfg = {
-  servers: opt.servers!.split(",").map((s) => s.trim()) as ServerName[],
+  servers: listArg<ServerName>("servers", opt.servers!, ["edgellm", "llama-server"]),
   levels: opt.concurrency!.split(",").map(Number),
   requests: opt.requests === undefined ? null : int("requests"),
   promptTokens: int("prompt-tokens"),
@@ -109,15 +108,11 @@ const cfg = {
   llamaBench: !opt["no-llama-bench"],
   warmup: !opt["skip-warmup"],
 };
-for (const s of cfg.servers) if (s !== "edgellm" && s !== "llama-server") throw new Error(`unknown server '${s}'`);
-const outDir = opt.out ?? path.join(os.tmpdir(), `edgellm-bench-${new Date().toISOString().replace(/[:.]/g, "-")}`);
-mkdirSync(outDir, { recursive: true });
+const outDir = outputDir("bench", opt.out);
 const llamaServerBin = path.join(opt["llama-bin"]!, "llama-server");
 const llamaBenchBin = path.join(opt["llama-bin"]!, "llama-bench");
 
-function log(msg: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
+const log = logger("bench");
 
 // ---- workloads --------------------------------------------------------------------------
 
@@ -181,11 +176,6 @@ function llamaServerSpec(model: string, port: number): ServerSpec {
     ...opt["llama-server-args"]!.split(/\s+/).filter(Boolean),
   ];
   return { name: "llama-server", command: llamaServerBin, args, cwd: ROOT, logFile: path.join(outDir, "llama-server.log"), port };
-}
-
-function commandLine(spec: ServerSpec): string {
-  const rel = (a: string) => (a.startsWith(ROOT + "/") ? path.relative(ROOT, a) : a);
-  return [spec.command === process.execPath ? "node" : rel(spec.command), ...spec.args.map(rel)].join(" ");
 }
 
 interface ServerResult {
@@ -323,7 +313,7 @@ interface LlamaBenchRow {
 
 function runLlamaBench(model: string): { rows: LlamaBenchRow[]; command: string } {
   const args = ["-m", model, "-t", String(cfg.threads), "-p", opt["bench-pp"]!, "-n", opt["bench-tg"]!, "-r", opt["bench-reps"]!, "-fa", "0,1", "-o", "json"];
-  const command = `${path.relative(ROOT, llamaBenchBin)} ${args.map((a) => (a.startsWith(ROOT + "/") ? path.relative(ROOT, a) : a)).join(" ")}`;
+  const command = commandLine({ command: llamaBenchBin, args });
   log(`llama-bench: ${command}`);
   const res = spawnSync(llamaBenchBin, args, { encoding: "utf8", maxBuffer: 16 << 20 });
   writeFileSync(path.join(outDir, "llama-bench.log"), `${res.stderr}\n${res.stdout}`);
@@ -350,13 +340,9 @@ function machineLine(): string {
     tag = "?";
   }
   const nlc = JSON.parse(readFileSync(path.join(ROOT, "node_modules/node-llama-cpp/package.json"), "utf8")).version as string;
-  let pressure = "";
-  try {
-    // share of time some runnable task waited for a CPU: other work on the machine
-    pressure = `, CPU pressure ${/avg60=([\d.]+)/.exec(readFileSync("/proc/pressure/cpu", "utf8"))?.[1] ?? "?"}% (60 s)`;
-  } catch {
-    // no PSI on this kernel
-  }
+  // share of time some runnable task waited for a CPU: other work on the machine
+  const psi = cpuPressure();
+  const pressure = psi ? `, CPU pressure ${psi.avg60.toFixed(2)}% (60 s)` : "";
   return `${cpu}, ${os.cpus().length} cores, load average ${l1!.toFixed(1)}/${l5!.toFixed(1)} (1/5 min)${pressure}; node ${process.version}, node-llama-cpp ${nlc}, llama.cpp ${tag}`;
 }
 

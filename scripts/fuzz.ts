@@ -9,11 +9,13 @@ import fc from "fast-check";
 import { scriptedModel, tinyModel } from "../test/helpers/models.js";
 import { startTestServer, type TestServer } from "../test/helpers/server.js";
 import { FUZZ_SERVER_SETTINGS, disconnectProperty, httpFuzzProperty } from "../test/helpers/http-fuzz.js";
+import { numberArg } from "./lib/args.js";
+import { handleHelp } from "./lib/tool.js";
 
+handleHelp(import.meta.url);
 const { values } = parseArgs({ options: { runs: { type: "string", default: "1000" }, seed: { type: "string" } } });
-const runs = Number(values.runs);
-if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs expects a positive integer, got ${values.runs}`);
-const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
+const runs = numberArg("runs", values.runs, { min: 1 });
+const seed = values.seed === undefined ? Date.now() % 2 ** 31 : numberArg("seed", values.seed);
 
 async function idle(server: TestServer): Promise<void> {
   for (let i = 0; i < 200; i++) {

@@ -11,6 +11,9 @@ import type { Page } from "playwright-core";
 import { scriptedModel } from "../test/helpers/models.js";
 import { startTestServer } from "../test/helpers/server.js";
 import { launchBrowser, PLAYGROUND_SCRIPT } from "../test/helpers/browser.js";
+import { handleHelp } from "./lib/tool.js";
+
+handleHelp(import.meta.url);
 
 const DOCS = fileURLToPath(new URL("../docs/", import.meta.url));
 

@@ -41,20 +41,22 @@
  *   --seed 1                prompts and disconnect plans are repeatable for a seed
  *   --out <dir>             server log (default /tmp/edgellm-soak-<time>)
  */
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { ensureSyntheticModel, isSyntheticUri, parseSyntheticUri } from "../src/models/synthetic/index.js";
-import { rng, textOfTokens } from "./bench/prompts.js";
-import { freePort, startServer, stopAllOnExit, type RunningServer } from "./bench/servers.js";
-import { fmt, mib, percentile } from "./bench/stats.js";
+import { resolveModel } from "../src/models/resolve.js";
+import { numberArg } from "./lib/args.js";
+import { groupMembers, machineLoad, treeRss, type TreeRss } from "./lib/proc.js";
+import { rng, textOfTokens } from "./lib/prompts.js";
+import { commandLine, freePort, startServer, stopAllOnExit, type RunningServer } from "./lib/servers.js";
+import { fmt, mib, percentile } from "./lib/stats.js";
+import { handleHelp, logger, outputDir, ROOT } from "./lib/tool.js";
 import { soakRequest, type DisconnectPlan, type DisconnectPhase, type Outcome, type SoakTarget } from "./soak/client.js";
-import { groupMembers, machineLoad, treeRss, type TreeRss } from "./soak/proc.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+handleHelp(import.meta.url);
+
 const MODEL_ALIAS = "soak";
 const RSS_GROWTH_LIMIT_PCT = 5;
 const RSS_SAMPLE_MS = 1000;
@@ -94,13 +96,7 @@ const { values: opt } = parseArgs({
   strict: true,
 });
 
-function num(name: keyof typeof opt, min: number, max = Number.MAX_SAFE_INTEGER, integer = true): number {
-  const n = Number(opt[name]);
-  if (!Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
-    throw new Error(`--${name} must be ${integer ? "an integer" : "a number"} in [${min}, ${max}], got '${String(opt[name])}'`);
-  }
-  return n;
-}
+const num = (name: keyof typeof opt, min: number, max = Number.MAX_SAFE_INTEGER, integer = true) => numberArg(name, opt[name], { min, max, integer });
 
 const cfg = {
   clients: num("clients", 1, 10_000),
@@ -117,18 +113,8 @@ const cfg = {
   requestTimeoutMs: num("request-timeout", 1) * 1000,
   seed: num("seed", 0),
 };
-const outDir = opt.out ?? path.join(os.tmpdir(), `edgellm-soak-${new Date().toISOString().replace(/[:.]/g, "-")}`);
-mkdirSync(outDir, { recursive: true });
-
-function log(msg: string): void {
-  process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
-}
-
-async function resolveModel(source: string): Promise<string> {
-  // Synthesized here rather than by the server, so a first-time synthesis does not count against the start-up wait.
-  if (isSyntheticUri(source)) return ensureSyntheticModel(parseSyntheticUri(source), path.join(ROOT, "models"));
-  return path.resolve(source);
-}
+const outDir = outputDir("soak", opt.out);
+const log = logger("soak");
 
 // ---- load -----------------------------------------------------------------------------------
 
@@ -323,7 +309,8 @@ function nearest(rss: RssSample[], t: number): RssSample | undefined {
 const describe = (s: RssSample | undefined) => `${mib(total(s))} = server ${mib(s?.server ?? Number.NaN)} + worker ${mib(s?.worker ?? Number.NaN)}`;
 
 async function main(): Promise<number> {
-  const model = await resolveModel(opt.model!);
+  // Synthesized here rather than by the server, so a first-time synthesis does not count against the start-up wait.
+  const { path: model } = await resolveModel(opt.model!, path.join(ROOT, "models"));
   log(`model ${model}; building ${PROMPT_POOL} prompts of ${cfg.promptTokens} tokens`);
   const prompts = Array.from({ length: PROMPT_POOL }, (_, i) => textOfTokens(cfg.promptTokens, cfg.seed * 1000 + i));
   const port = await freePort();
@@ -337,8 +324,7 @@ async function main(): Promise<number> {
   // The forked worker inherits the environment, so one NODE_OPTIONS limits both processes.
   const nodeOptions = [process.env.NODE_OPTIONS, cfg.heapMb > 0 ? `--max-old-space-size=${cfg.heapMb}` : ""].filter(Boolean).join(" ");
   const env = { ...process.env, NODE_OPTIONS: nodeOptions };
-  const command =
-    (nodeOptions ? `NODE_OPTIONS="${nodeOptions}" ` : "") + `node ${args.map((a) => (a.startsWith(`${ROOT}/`) ? path.relative(ROOT, a) : a)).join(" ")}`;
+  const command = commandLine({ command: process.execPath, args, env });
   const loadBefore = machineLoad();
   log(`starting: ${command}`);
   const server = await startServer({ name: "edgellm", command: process.execPath, args, cwd: ROOT, env, logFile, port });

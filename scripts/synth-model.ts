@@ -22,6 +22,10 @@ import {
   type SyntheticModelSpec,
   type WeightType,
 } from "../src/models/synthetic/index.js";
+import { numberArg } from "./lib/args.js";
+import { handleHelp } from "./lib/tool.js";
+
+handleHelp(import.meta.url);
 
 const USAGE = `usage: npm run synth-model -- (--preset <${QWEN3_PRESET_NAMES.join("|")}> [--seed n] [--pooling <mean|cls|last>] | --script <file.json>)
                             [--quant <${WEIGHT_TYPES.join("|")}>] --out <file.gguf>
@@ -41,7 +45,7 @@ function readScript(path: string): ScriptFile {
 function specFromArgs(values: { preset?: string; script?: string; quant?: string; seed?: string; pooling?: string }): SyntheticModelSpec {
   const quant = values.quant as WeightType | undefined;
   if (values.preset !== undefined && values.script === undefined) {
-    const seed = values.seed === undefined ? undefined : Number(values.seed);
+    const seed = values.seed === undefined ? undefined : numberArg("seed", values.seed);
     return {
       kind: "preset",
       preset: values.preset as Qwen3Preset,

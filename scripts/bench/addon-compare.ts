@@ -20,10 +20,12 @@ import { parseArgs } from "node:util";
 import { getLlama, LlamaLogLevel, type Llama, type LlamaContext, type LlamaContextSequence, type Token } from "node-llama-cpp";
 import { ADDON_PROFILES, type AddonProfile } from "../../src/engine/addon-builds.js";
 import { ensureSyntheticModel } from "../../src/models/synthetic/index.js";
-import { rng } from "./prompts.js";
-import { fmt, ratio, table } from "./stats.js";
+import { numberArg } from "../lib/args.js";
+import { rng } from "../lib/prompts.js";
+import { fmt, ratio, table } from "../lib/stats.js";
+import { handleHelp, ROOT } from "../lib/tool.js";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+handleHelp(import.meta.url);
 
 type Build = "prebuilt" | "local";
 
@@ -49,9 +51,9 @@ if (!Object.hasOwn(ADDON_PROFILES, opt.profile!)) throw new Error(`unknown --pro
  * local build folder after them, so loading that build needs exactly the same set.
  */
 const ADDON_CMAKE_OPTIONS: Record<string, string> = { ...ADDON_PROFILES[opt.profile as AddonProfile] };
-const threads = Number(opt.threads);
-const promptLen = Number(opt.prompt);
-const genLen = Number(opt.gen);
+const threads = numberArg("threads", opt.threads);
+const promptLen = numberArg("prompt", opt.prompt, { min: 1 });
+const genLen = numberArg("gen", opt.gen, { min: 1 });
 
 async function loadLlama(build: Build, logFile: string): Promise<Llama> {
   const logger = (level: LlamaLogLevel, message: string) => appendFileSync(logFile, `[${level}] ${message}${message.endsWith("\n") ? "" : "\n"}`);

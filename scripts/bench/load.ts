@@ -2,7 +2,8 @@
  * The load generator: streaming chat completions against an OpenAI-compatible server, timed
  * per chunk on the client side.
  */
-import { mean, percentile } from "./stats.js";
+import { sseEvents, deltaText, type ChatChunk } from "../lib/sse.js";
+import { mean, percentile } from "../lib/stats.js";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
@@ -107,42 +108,26 @@ export async function streamChat(opts: LoadOptions, spec: RequestSpec): Promise<
       result.error = `HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`;
       return result;
     }
-    const decoder = new TextDecoder();
-    let buffer = "";
     let done = false;
-    for await (const bytes of res.body) {
-      const now = performance.now();
-      buffer += decoder.decode(bytes as Uint8Array, { stream: true });
-      let nl: number;
-      while ((nl = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, nl).trim();
-        buffer = buffer.slice(nl + 1);
-        if (!line.startsWith("data:")) continue; // blank lines, SSE comments (heartbeats), event names
-        const data = line.slice(5).trim();
-        if (data === "[DONE]") {
-          done = true;
-          continue;
-        }
-        const chunk = JSON.parse(data) as {
-          choices?: Array<{ delta?: { content?: string | null; reasoning_content?: string | null }; finish_reason?: string | null }>;
-          usage?: { completion_tokens?: number; prompt_tokens?: number; prompt_tokens_details?: { cached_tokens?: number } } | null;
-          error?: { message?: string };
-        };
-        if (chunk.error) throw new Error(chunk.error.message ?? "stream error");
-        const choice = chunk.choices?.[0];
-        const text = (choice?.delta?.content ?? "") + (choice?.delta?.reasoning_content ?? "");
-        if (text.length > 0) {
-          if (result.chunks === 0) result.ttftMs = now - t0;
-          else result.gapsMs.push(now - last);
-          last = now;
-          result.chunks++;
-        }
-        if (choice?.finish_reason) result.finishReason = choice.finish_reason;
-        if (chunk.usage) {
-          result.completionTokens = chunk.usage.completion_tokens ?? 0;
-          result.promptTokens = chunk.usage.prompt_tokens ?? 0;
-          result.cachedTokens = chunk.usage.prompt_tokens_details?.cached_tokens ?? 0;
-        }
+    for await (const { data, at: now } of sseEvents(res.body)) {
+      if (data === "[DONE]") {
+        done = true;
+        continue;
+      }
+      const chunk = JSON.parse(data) as ChatChunk;
+      if (chunk.error) throw new Error(chunk.error.message ?? "stream error");
+      const choice = chunk.choices?.[0];
+      if (deltaText(chunk).length > 0) {
+        if (result.chunks === 0) result.ttftMs = now - t0;
+        else result.gapsMs.push(now - last);
+        last = now;
+        result.chunks++;
+      }
+      if (choice?.finish_reason) result.finishReason = choice.finish_reason;
+      if (chunk.usage) {
+        result.completionTokens = chunk.usage.completion_tokens ?? 0;
+        result.promptTokens = chunk.usage.prompt_tokens ?? 0;
+        result.cachedTokens = chunk.usage.prompt_tokens_details?.cached_tokens ?? 0;
       }
     }
     result.e2eMs = performance.now() - t0;

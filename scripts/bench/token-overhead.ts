@@ -39,20 +39,25 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { LlamaContext, LlamaContextSequence, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
 import { loadConfig } from "../../src/config/load.js";
 import { Engine } from "../../src/engine/engine.js";
+import { EngineError } from "../../src/engine/errors.js";
 import { buildEvaluateOptions, resolveSampling } from "../../src/engine/sampling.js";
 import type { GenerationRequest } from "../../src/engine/types.js";
 import { presetModel, scriptedModel } from "../../test/helpers/models.js";
 import { startTestServer } from "../../test/helpers/server.js";
-import { freePort, startServer, type RunningServer } from "./servers.js";
-import { fmt, percentile, table } from "./stats.js";
+import { listArg, numberArg } from "../lib/args.js";
+import { freePort, startServer, type RunningServer } from "../lib/servers.js";
+import { deltaText, sseEvents, type ChatChunk } from "../lib/sse.js";
+import { fmt, percentile, table } from "../lib/stats.js";
+import { handleHelp, ROOT } from "../lib/tool.js";
 
-const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
+handleHelp(import.meta.url);
+
 const LLAMA_SERVER = join(ROOT, "vendor-build/llama.cpp/build/bin/llama-server");
 
 const VARIANTS = ["raw greedy 1seq", "raw greedy", "raw sampled", "raw sampled+pen", "engine", "server", "llama-server"] as const;
@@ -79,15 +84,9 @@ const { values: opt } = parseArgs({
   strict: true,
 });
 
-function list<T extends string>(value: string, allowed: readonly T[], what: string): T[] {
-  const items = value.split(",").map((s) => s.trim()) as T[];
-  for (const item of items) if (!allowed.includes(item)) throw new Error(`unknown ${what} "${item}"; expected one of ${allowed.join(", ")}`);
-  return items;
-}
-
-const threads = Number(opt.threads);
-const sequences = Number(opt.sequences);
-const variants = list(opt.variants, VARIANTS, "variant");
+const threads = numberArg("threads", opt.threads);
+const sequences = numberArg("sequences", opt.sequences, { min: 1 });
+const variants = listArg("variants", opt.variants, VARIANTS);
 
 const PROMPT_USER = "Write a long story about a river.";
 /** Qwen3's rendered generation prompt with thinking on; it ends in "\n", the scripted model's trigger. */
@@ -133,7 +132,7 @@ async function modelFile(name: ModelName): Promise<string> {
 
 async function runChild(spec: string): Promise<void> {
   const [backend, name] = spec.split(":") as [Backend, ModelName];
-  const tokens = Number(name === "tiny" ? opt["tiny-tokens"] : opt["qwen-tokens"]);
+  const tokens = name === "tiny" ? numberArg("tiny-tokens", opt["tiny-tokens"], { min: 1 }) : numberArg("qwen-tokens", opt["qwen-tokens"], { min: 1 });
   const path = await modelFile(name);
   const set = {
     "model.source": path,
@@ -271,7 +270,7 @@ function viaEngine(engine: Engine, tokens: number): Promise<RepResult> {
     engine.submit(requestId, req, (ev) => {
       if (ev.type === "text") marks.push([performance.now(), ev.tokens]);
       else if (ev.type === "done") resolve(result("engine", marks));
-      else if (ev.type === "failed") reject(new Error(ev.error.message));
+      else if (ev.type === "failed") reject(new EngineError(ev.error));
     });
   });
 }
@@ -303,18 +302,8 @@ async function viaHttp(variant: Variant, url: string, extra: Record<string, unkn
   });
   if (!res.ok || !res.body) throw new Error(`${variant}: HTTP ${res.status} ${await res.text()}`);
   const marks: Array<[number, number]> = [];
-  let buffer = "";
-  for await (const piece of res.body.pipeThrough(new TextDecoderStream())) {
-    buffer += piece;
-    let end: number;
-    while ((end = buffer.indexOf("\n\n")) >= 0) {
-      const data = buffer.slice(0, end).replace(/^data: /, "");
-      buffer = buffer.slice(end + 2);
-      if (!data.startsWith("{")) continue;
-      const chunk = JSON.parse(data) as { choices: Array<{ delta: { content?: string | null; reasoning_content?: string | null } }> };
-      const delta = chunk.choices[0]?.delta;
-      if (delta?.content || delta?.reasoning_content) marks.push([performance.now(), 1]);
-    }
+  for await (const { data, at } of sseEvents(res.body)) {
+    if (data !== "[DONE]" && deltaText(JSON.parse(data) as ChatChunk) !== "") marks.push([at, 1]);
   }
   // One delta per token: SSE carries no token counts (a token that completes no UTF-8
   // character would merge two, which the scripted model never produces).
@@ -347,9 +336,9 @@ function nextMessage(child: ChildProcess): Promise<ChildMessage> {
 }
 
 async function runParent(): Promise<void> {
-  const models = list(opt.models, MODELS, "model");
-  const backends = list(opt.backends, BACKENDS, "backend");
-  const reps = Number(opt.reps);
+  const models = listArg("models", opt.models, MODELS);
+  const backends = listArg("backends", opt.backends, BACKENDS);
+  const reps = numberArg("reps", opt.reps, { min: 1 });
   const prof = opt["cpu-prof"];
   const profArgs = prof ? ["--cpu-prof", `--cpu-prof-dir=${prof}`] : [];
   console.log(`threads ${threads}, sequences ${sequences}, reps ${reps} (+1 warm-up), tokens: tiny ${opt["tiny-tokens"]}, qwen3-0.6b ${opt["qwen-tokens"]}`);

@@ -3,6 +3,7 @@
  * on purpose at a planned point. Every way it can end is classified, so the soak can tell
  * deliberate outcomes (429 backpressure, our own disconnects) from failures.
  */
+import { deltaText, sseEvents, type ChatChunk } from "../lib/sse.js";
 
 export interface SoakTarget {
   baseURL: string;
@@ -31,12 +32,6 @@ export type Outcome =
   | { kind: "rejected" }
   | { kind: "disconnected"; phase: DisconnectPhase; chunks: number }
   | { kind: "error"; message: string };
-
-interface WireChunk {
-  choices?: Array<{ delta?: { content?: string | null; reasoning_content?: string | null }; finish_reason?: string | null }>;
-  usage?: { completion_tokens?: number } | null;
-  error?: { message?: string; code?: string | null };
-}
 
 export async function soakRequest(target: SoakTarget, spec: SoakRequestSpec, disconnect?: DisconnectPlan): Promise<Outcome> {
   const hangUp = new AbortController();
@@ -81,36 +76,27 @@ export async function soakRequest(target: SoakTarget, spec: SoakRequestSpec, dis
       hangUpNow();
       return disconnected();
     }
-    const decoder = new TextDecoder();
-    let buffer = "";
     let sawDone = false;
     let finishReason: string | null = null;
     let completionTokens: number | null = null;
-    for await (const bytes of res.body) {
-      buffer += decoder.decode(bytes as Uint8Array, { stream: true });
-      for (let nl = buffer.indexOf("\n"); nl >= 0; nl = buffer.indexOf("\n")) {
-        const line = buffer.slice(0, nl).trim();
-        buffer = buffer.slice(nl + 1);
-        if (!line.startsWith("data:")) continue; // blank separators and heartbeat comments
-        const data = line.slice(5).trim();
-        if (data === "[DONE]") {
-          sawDone = true;
-          continue;
-        }
-        const chunk = JSON.parse(data) as WireChunk;
-        if (chunk.error) return { kind: "error", message: `SSE error event: ${chunk.error.code ?? ""} ${chunk.error.message ?? ""}`.trim() };
-        const choice = chunk.choices?.[0];
-        if ((choice?.delta?.content ?? "") + (choice?.delta?.reasoning_content ?? "") !== "") {
-          if (chunks === 0) ttftMs = performance.now() - t0;
-          chunks++;
-          if (disconnect && "chunks" in disconnect && chunks >= disconnect.chunks) {
-            hangUpNow();
-            return disconnected();
-          }
-        }
-        if (choice?.finish_reason) finishReason = choice.finish_reason;
-        if (chunk.usage) completionTokens = chunk.usage.completion_tokens ?? null;
+    for await (const { data } of sseEvents(res.body)) {
+      if (data === "[DONE]") {
+        sawDone = true;
+        continue;
       }
+      const chunk = JSON.parse(data) as ChatChunk;
+      if (chunk.error) return { kind: "error", message: `SSE error event: ${chunk.error.code ?? ""} ${chunk.error.message ?? ""}`.trim() };
+      const choice = chunk.choices?.[0];
+      if (deltaText(chunk) !== "") {
+        if (chunks === 0) ttftMs = performance.now() - t0;
+        chunks++;
+        if (disconnect && "chunks" in disconnect && chunks >= disconnect.chunks) {
+          hangUpNow();
+          return disconnected();
+        }
+      }
+      if (choice?.finish_reason) finishReason = choice.finish_reason;
+      if (chunk.usage) completionTokens = chunk.usage.completion_tokens ?? null;
     }
     const e2eMs = performance.now() - t0;
     // Each of these is a protocol violation the soak must see, not average away.

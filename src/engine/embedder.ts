@@ -10,7 +10,7 @@
  * Each decode runs on a libuv thread, so the worker's event loop stays free meanwhile.
  */
 import type { GgufMetadata, LlamaEmbeddingContext, LlamaModel, Token } from "node-llama-cpp";
-import { clientClosed, invalidRequest } from "../openai/errors.js";
+import { EngineError } from "./errors.js";
 import type { EmbeddingPooling, EmbeddingRequest, EmbeddingResult } from "./types.js";
 
 /** llama.cpp's enum llama_pooling_type (include/llama.h); 0 is none, 4 is rank (rerankers). */
@@ -60,7 +60,7 @@ export class EmbeddingQueue {
     const job = this.jobs.get(id);
     if (!job || job.cancelled) return;
     job.cancelled = true;
-    job.reject(clientClosed());
+    job.reject(new EngineError({ kind: "client_closed" }));
   }
 
   /** Requests with inputs still to evaluate. */
@@ -142,12 +142,7 @@ export class Embedder {
     const lengths = inputs.map((tokens, index) => {
       const length = this.context.calculateInputLength(tokens);
       if (length >= this.contextSize) {
-        throw invalidRequest(
-          `input[${index}] has ${length} tokens, but this model embeds at most ${this.contextSize - 1} tokens per input ` +
-            `(model.contextSize ${this.contextSize}); shorten or split it`,
-          "input",
-          "context_length_exceeded",
-        );
+        throw new EngineError({ kind: "input_too_long", index, inputTokens: length, contextSize: this.contextSize });
       }
       return length;
     });
@@ -173,30 +168,8 @@ export class Embedder {
     // llama.cpp does not bound-check token ids: an id past the vocabulary would read out of bounds.
     const bad = input.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= this.vocabularySize);
     if (bad !== -1) {
-      throw invalidRequest(`input[${index}][${bad}] is not a token id of this model (0 to ${this.vocabularySize - 1})`, "input", "invalid_token");
+      throw new EngineError({ kind: "invalid_token", param: "input", at: `input[${index}][${bad}]`, vocabularySize: this.vocabularySize });
     }
     return input as Token[];
   }
 }
-
-/**
- * A generative model's GGUF declares no pooling: llama.cpp would hand back one hidden state per
- * token, and any pooling picked here would give vectors the model was never trained to make.
- */
-export const notAnEmbeddingModel = (modelId: string, model: LlamaModel) =>
-  invalidRequest(
-    `The model '${modelId}' is not an embedding model: its GGUF declares no sentence pooling ` +
-      `(${model.fileInfo.metadata.general.architecture}.pooling_type mean, cls or last). ` +
-      "Serve an embedding model (e.g. Qwen3-Embedding-0.6B, pooling last) to use /v1/embeddings.",
-    "model",
-    "model_not_embedding",
-  );
-
-/** Generation on an embedding model: refused, as llama-server refuses it with --embeddings. */
-export const notAGenerativeModel = (modelId: string) =>
-  invalidRequest(
-    `The model '${modelId}' is an embedding model (its GGUF declares a pooling type): it serves /v1/embeddings only. ` +
-      "Serve a chat model for completions.",
-    "model",
-    "model_not_generative",
-  );

@@ -11,10 +11,10 @@ import {
   type LlamaModel,
   type Token,
 } from "node-llama-cpp";
-import type { WorkerInit } from "../worker/protocol.js";
 import type {
   EmbeddingRequest,
   EmbeddingResult,
+  EngineOptions,
   EngineStatus,
   GenerationEvent,
   GenerationRequest,
@@ -24,18 +24,18 @@ import type {
   TextOp,
   TextOpResult,
 } from "./types.js";
-import { ApiError, contextLengthExceeded, invalidRequest, toApiError, type SerializedApiError } from "../openai/errors.js";
+import { EngineError, toEngineErrorInfo, type EngineErrorInfo, type PromptParam } from "./errors.js";
 import { ChatTemplateError, renderChatTemplate, templateFacts, type TemplateFacts } from "../chat/template.js";
 import { Scheduler } from "./scheduler.js";
 import { LlamaSlot } from "./llama-slot.js";
 import { buildEvaluateOptions, resolveSampling } from "./sampling.js";
 import { GrammarCache, type AnswerGrammars } from "./grammar.js";
 import { Generation } from "./generation.js";
-import { checkMemoryBudget } from "../models/memory-budget.js";
+import { checkMemoryBudget } from "./memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
 import { KvPagePool } from "./kv/page-pool.js";
 import { kvLayout } from "./kv/layout.js";
-import { declaredPooling, Embedder, notAGenerativeModel, notAnEmbeddingModel } from "./embedder.js";
+import { declaredPooling, Embedder } from "./embedder.js";
 import { adapterKey, LoraAdapters } from "./lora.js";
 
 const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
@@ -52,7 +52,7 @@ export class Engine {
   private readonly admitting = new Map<number, { cancelled: boolean }>();
 
   private constructor(
-    private readonly init: WorkerInit,
+    private readonly options: EngineOptions,
     private readonly llama: Llama,
     private readonly model: LlamaModel,
     /** Absent for an embedding model, which has no chat sequences. */
@@ -72,10 +72,10 @@ export class Engine {
   ) {}
 
   /** `adapters`: LoRA adapter files to load before serving; one llama.cpp rejects fails the load. */
-  static async load(init: WorkerInit, log: EngineLog, adapters: readonly string[] = []): Promise<Engine> {
+  static async load(options: EngineOptions, log: EngineLog, adapters: readonly string[] = []): Promise<Engine> {
     const started = performance.now();
-    const threads = init.model.threads > 0 ? init.model.threads : os.availableParallelism();
-    const backend = await loadLlamaBackend(init.model.kvPool, {
+    const threads = options.model.threads > 0 ? options.model.threads : os.availableParallelism();
+    const backend = await loadLlamaBackend(options.model.kvPool, {
       logLevel: LlamaLogLevel.warn,
       logger: (level, message) => {
         const text = message.trim();
@@ -85,27 +85,27 @@ export class Engine {
     if (backend.notice) log("warn", backend.notice);
     const { llama } = backend;
     const unified = backend.unifiedKv;
-    await checkMemoryBudget(llama, init.modelPath, init.model);
-    const model = await llama.loadModel({ modelPath: init.modelPath });
+    await checkMemoryBudget(llama, options.modelPath, options.model);
+    const model = await llama.loadModel({ modelPath: options.modelPath });
     // An embedding model serves /v1/embeddings only, as llama-server started with --embeddings
     // does: chat sequences would reserve KV memory for generations it was not trained to make.
     // Its one embedding context is created here, not on first use, so a context that does not
     // fit in memory stops start-up with one clear line instead of failing a request later.
     const pooling = declaredPooling(model.fileInfo.metadata);
     const embedder = pooling
-      ? await Embedder.create(model, pooling, { contextSize: init.model.contextSize, batchSize: init.model.batchSize, threads, vocabularySize: vocabularySize(model) })
+      ? await Embedder.create(model, pooling, { contextSize: options.model.contextSize, batchSize: options.model.batchSize, threads, vocabularySize: vocabularySize(model) })
       : undefined;
     const { context, slots, kv, requestContext, poolCells } = embedder
-      ? { context: undefined, slots: [], kv: new KvPagePool(init.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }
-      : await createSequences(model, init, unified, threads);
+      ? { context: undefined, slots: [], kv: new KvPagePool(options.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }
+      : await createSequences(model, options, unified, threads);
     const loras = context ? new LoraAdapters(model, context, (msg, fields) => log("error", msg, fields)) : undefined;
     if (!loras && adapters.length > 0) throw new Error("LoRA adapters need a generative model; this one is an embedding model");
     for (const file of adapters) await loras!.load(file);
     const template = model.fileInfo.metadata.tokenizer?.chat_template as string | undefined;
     const facts = template ? templateFacts(template) : undefined;
     const info: ModelInfo = {
-      id: init.modelId,
-      path: init.modelPath,
+      id: options.modelId,
+      path: options.modelPath,
       contextSize: requestContext,
       sequences: slots.length,
       kvPool: unified ? "unified" : "per-sequence",
@@ -115,14 +115,14 @@ export class Engine {
       chatTemplate: template !== undefined,
       supportsThinking: facts?.supportsThinking ?? false,
       pooling: pooling ?? null,
-      sizeBytes: statSync(init.modelPath).size,
+      sizeBytes: statSync(options.modelPath).size,
       loadMs: Math.round(performance.now() - started),
     };
     log("info", "model loaded", { threads, ...info });
     const rounds: number[] = [];
     const scheduler = new Scheduler(slots, {
       kv,
-      prefixReuse: init.model.prefixReuse,
+      prefixReuse: options.model.prefixReuse,
       onRound: (tokens) => {
         // Bounded: a worker nobody scrapes must not grow without limit.
         if (rounds.length < 100_000) rounds.push(tokens);
@@ -130,12 +130,13 @@ export class Engine {
       onGroup: (key) => loras?.apply(key),
     });
     const thoughtClose = model.tokenize(THOUGHT_CLOSE, true);
-    return new Engine(init, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, embedder, loras, info, log);
+    return new Engine(options, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, embedder, loras, info, log);
   }
 
   submit(id: number, request: GenerationRequest, emit: Emit): void {
+    // Generation on an embedding model: refused, as llama-server refuses it with --embeddings.
     if (!this.context) {
-      emit({ type: "failed", error: notAGenerativeModel(this.info.id).toJSON() });
+      emit({ type: "failed", error: { kind: "model_not_generative", model: this.info.id } });
       return;
     }
     const admission = { cancelled: false };
@@ -152,29 +153,23 @@ export class Engine {
         this.scheduler.submit(task);
       })
       .catch((err: unknown) => {
-        const apiErr = toApiError(err);
-        if (!(err instanceof ApiError)) this.log("error", "request failed before admission", { id, err: String(err) });
-        emit({ type: "failed", error: apiErr.toJSON() });
+        if (!(err instanceof EngineError)) this.log("error", "request failed before admission", { id, err: String(err) });
+        emit({ type: "failed", error: toEngineErrorInfo(err) });
       })
       .finally(() => this.admitting.delete(id));
   }
 
   /**
-   * A bounded wait queue: past it a request gets a 429 with Retry-After at once instead of
+   * A bounded wait queue: past it a request is refused at once (queue_full, a 429 with Retry-After) instead of
    * waiting without end (what llama-server and, until recently, vLLM do).
    */
   private checkBackpressure(promptTokens: number): void {
-    const { maxQueuedRequests, maxQueuedTokens } = this.init.limits;
+    const { maxQueuedRequests, maxQueuedTokens } = this.options.limits;
     const { queued, queuedTokens } = this.scheduler.snapshot();
     const overRequests = maxQueuedRequests > 0 && queued >= maxQueuedRequests;
     const overTokens = maxQueuedTokens > 0 && queued > 0 && queuedTokens + promptTokens > maxQueuedTokens;
     if (overRequests || overTokens) {
-      throw new ApiError(
-        429,
-        "rate_limit_error",
-        `The server is at capacity: ${queued} requests (${queuedTokens} prompt tokens) are already waiting for a sequence; retry shortly`,
-        { code: "server_busy", headers: { "retry-after": "2" } },
-      );
+      throw new EngineError({ kind: "queue_full", queued, queuedTokens, retryAfterSeconds: 2 });
     }
   }
 
@@ -203,9 +198,9 @@ export class Engine {
   }
 
   /** Loads a LoRA adapter file (POST /v1/models/{id}/adapters); a 400 when llama.cpp rejects it. */
-  async loadAdapter(file: string): Promise<{ result: null } | { error: SerializedApiError }> {
+  async loadAdapter(file: string): Promise<{ result: null } | { error: EngineErrorInfo }> {
     try {
-      if (!this.loras) throw invalidRequest(`${this.info.id} is an embedding model: LoRA adapters apply to generation only`, "path", "invalid_adapter");
+      if (!this.loras) throw new EngineError({ kind: "adapter_needs_generative", model: this.info.id });
       await this.loras.load(file);
       return { result: null };
     } catch (err) {
@@ -218,7 +213,7 @@ export class Engine {
   }
 
   /** Tokenizer and template work for /tokenize, /detokenize and /apply-template; no sequence needed. */
-  textOp(op: TextOp): { result: TextOpResult } | { error: SerializedApiError } {
+  textOp(op: TextOp): { result: TextOpResult } | { error: EngineErrorInfo } {
     try {
       return { result: this.runTextOp(op) };
     } catch (err) {
@@ -226,20 +221,24 @@ export class Engine {
     }
   }
 
-  /** /v1/embeddings: a 400 for a model without pooling, else queued in the embedder. */
-  async embed(id: number, request: EmbeddingRequest): Promise<{ result: EmbeddingResult } | { error: SerializedApiError }> {
+  /** /v1/embeddings: refused for a model without pooling, else queued in the embedder. */
+  async embed(id: number, request: EmbeddingRequest): Promise<{ result: EmbeddingResult } | { error: EngineErrorInfo }> {
     try {
-      if (!this.embedder) throw notAnEmbeddingModel(this.info.id, this.model);
+      // A generative model's GGUF declares no pooling: llama.cpp would hand back one hidden state per
+      // token, and any pooling picked here would give vectors the model was never trained to make.
+      if (!this.embedder) {
+        throw new EngineError({ kind: "model_not_embedding", model: this.info.id, architecture: this.model.fileInfo.metadata.general.architecture });
+      }
       return { result: await this.embedder.embed(id, request) };
     } catch (err) {
       return { error: this.failure(err, "embedding failed", { id, requestId: request.requestId }) };
     }
   }
 
-  /** Client errors go back as they are; anything else is logged and answered as a 500. */
-  private failure(err: unknown, msg: string, fields: Record<string, unknown>): SerializedApiError {
-    if (!(err instanceof ApiError)) this.log("error", msg, { ...fields, err: String(err) });
-    return toApiError(err).toJSON();
+  /** Engine errors go back as they are; anything else is logged and answered as `internal`. */
+  private failure(err: unknown, msg: string, fields: Record<string, unknown>): EngineErrorInfo {
+    if (!(err instanceof EngineError)) this.log("error", msg, { ...fields, err: String(err) });
+    return toEngineErrorInfo(err);
   }
 
   private runTextOp(op: TextOp): TextOpResult {
@@ -263,7 +262,7 @@ export class Engine {
   private checkTokenIds(tokens: readonly number[], param: string): void {
     const vocab = vocabularySize(this.model);
     const bad = tokens.findIndex((t) => !Number.isInteger(t) || t < 0 || t >= vocab);
-    if (bad !== -1) throw invalidRequest(`${param}[${bad}] is not a token id of this model (0 to ${vocab - 1})`, param, "invalid_token");
+    if (bad !== -1) throw new EngineError({ kind: "invalid_token", param, at: `${param}[${bad}]`, vocabularySize: vocab });
   }
 
   /** A completion's prompt as is: text with its special tokens parsed and the BOS token the model wants, or token ids. */
@@ -276,17 +275,19 @@ export class Engine {
     return [...(shouldPrependBosToken && bos !== null ? [bos] : []), ...this.model.tokenize(prompt, true)];
   }
 
-  /** A template without the switch but whose generation prompt opens <think> always thinks. */
+  /**
+   * The one place thinking is decided: the request's switch, else generation.enableThinking, when
+   * the template has the switch. A template without it but whose generation prompt opens <think>
+   * always thinks.
+   */
   private thinkingFor(request: GenerationRequest): boolean {
     return this.facts?.supportsThinking
-      ? (request.enableThinking ?? this.init.generation.enableThinking)
+      ? (request.enableThinking ?? this.options.generation.enableThinking)
       : (this.facts?.generationOpensThink ?? false);
   }
 
   private renderPrompt(request: GenerationRequest, thinking: boolean): string {
-    if (!this.template) {
-      throw invalidRequest("This model has no chat template, which chat completions need", "messages", "chat_template_missing");
-    }
+    if (!this.template) throw new EngineError({ kind: "template_missing" });
     try {
       return renderChatTemplate(this.template, {
         messages: request.messages,
@@ -297,7 +298,7 @@ export class Engine {
       });
     } catch (err) {
       // The template's own raise_exception() rejects the conversation (e.g. roles out of order): the client's fault.
-      if (err instanceof ChatTemplateError && err.kind === "raised") throw invalidRequest(err.message, "messages", "invalid_conversation");
+      if (err instanceof ChatTemplateError && err.kind === "raised") throw new EngineError({ kind: "template_rejected", reason: err.message });
       throw err;
     }
   }
@@ -311,19 +312,18 @@ export class Engine {
     const startsInReasoning = thinking && (this.facts?.generationOpensThink ?? false);
     const promptText = raw ? undefined : this.renderPrompt(request, thinking);
     const prompt = promptText === undefined ? this.rawPromptTokens(request.prompt!) : this.model.tokenize(promptText, true);
-    const param = raw ? "prompt" : "messages";
-    if (prompt.length === 0) throw invalidRequest("The prompt is empty: it must hold at least one token", param);
+    const param: PromptParam = raw ? "prompt" : "messages";
+    if (prompt.length === 0) throw new EngineError({ kind: "empty_prompt", param });
     const contextSize = this.info.contextSize;
-    if (request.maxTokens !== undefined && prompt.length + request.maxTokens > contextSize) {
-      throw contextLengthExceeded(contextSize, prompt.length, request.maxTokens, param);
-    }
-    if (prompt.length >= contextSize) throw contextLengthExceeded(contextSize, prompt.length, 1, param);
-    const maxPrompt = this.init.limits.maxPromptTokens;
+    const tooLong = (maxTokens: number) => new EngineError({ kind: "context_too_long", param, contextSize, promptTokens: prompt.length, maxTokens });
+    if (request.maxTokens !== undefined && prompt.length + request.maxTokens > contextSize) throw tooLong(request.maxTokens);
+    if (prompt.length >= contextSize) throw tooLong(1);
+    const maxPrompt = this.options.limits.maxPromptTokens;
     if (maxPrompt > 0 && prompt.length > maxPrompt) {
-      throw invalidRequest(`The prompt has ${prompt.length} tokens; this server accepts at most ${maxPrompt} (limits.maxPromptTokens)`, param, "limit_exceeded");
+      throw new EngineError({ kind: "prompt_too_long", param, promptTokens: prompt.length, limit: maxPrompt });
     }
-    const maxTokens = request.maxTokens ?? Math.min(this.init.generation.defaultMaxTokens, contextSize - prompt.length);
-    const sampling: Required<SamplingParams> = resolveSampling(request.sampling, thinking ? this.init.generation.samplingThinking : this.init.generation.samplingNonThinking);
+    const maxTokens = request.maxTokens ?? Math.min(this.options.generation.defaultMaxTokens, contextSize - prompt.length);
+    const sampling: Required<SamplingParams> = resolveSampling(request.sampling, thinking ? this.options.generation.samplingThinking : this.options.generation.samplingNonThinking);
     this.log("debug", "prompt rendered", { id, requestId: request.requestId, prompt: promptText ?? request.prompt });
 
     const task = new Generation(
@@ -333,7 +333,7 @@ export class Engine {
         stop: request.stop,
         thinking,
         startsInReasoning,
-        thinkingBudget: request.thinkingBudget ?? this.init.generation.thinkingBudget,
+        thinkingBudget: request.thinkingBudget ?? this.options.generation.thinkingBudget,
         grammar,
         evaluateOptions: (recent) => buildEvaluateOptions(sampling, recent),
         thoughtClose: this.thoughtClose,
@@ -370,15 +370,15 @@ function vocabularySize(model: LlamaModel): number {
  * The chat sequences: one context holding `model.sequences` sequences over a unified or a
  * per-sequence KV pool, its page table, and a slot per sequence.
  */
-async function createSequences(model: LlamaModel, init: WorkerInit, unified: boolean, threads: number) {
-  const { sequences, contextSize, kvPageTokens } = init.model;
+async function createSequences(model: LlamaModel, options: EngineOptions, unified: boolean, threads: number) {
+  const { sequences, contextSize, kvPageTokens } = options.model;
   const context = await model.createContext({
     sequences,
-    contextSize: kvLayout(init.model).contextPerSequence,
-    batchSize: init.model.batchSize,
+    contextSize: kvLayout(options.model).contextPerSequence,
+    batchSize: options.model.batchSize,
     threads,
-    experimentalKvCacheKeyType: KV_TYPES[init.model.kvCacheType],
-    experimentalKvCacheValueType: KV_TYPES[init.model.kvCacheType],
+    experimentalKvCacheKeyType: KV_TYPES[options.model.kvCacheType],
+    experimentalKvCacheValueType: KV_TYPES[options.model.kvCacheType],
     ...(unified && { kvUnified: true }),
   });
   if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");
@@ -392,7 +392,7 @@ async function createSequences(model: LlamaModel, init: WorkerInit, unified: boo
   const slots = Array.from(
     { length: sequences },
     (_, i) =>
-      new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model, Math.min(init.model.prefillChunk, init.model.batchSize)),
+      new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model, Math.min(options.model.prefillChunk, options.model.batchSize)),
   );
   return { context, slots, kv, requestContext, poolCells };
 }

@@ -13,7 +13,7 @@ import { StopMatcher } from "../chat/stop-matcher.js";
 import { ThoughtTracker } from "./thought.js";
 import { TokenLogprobs } from "./token-logprobs.js";
 import type { RawLogprobs } from "./logprobs.js";
-import { toApiError } from "../openai/errors.js";
+import { toEngineErrorInfo } from "./errors.js";
 
 export interface GenerationSpec {
   prompt: Token[];
@@ -153,7 +153,7 @@ export class Generation implements SlotTask {
     this.hooks.onError(err);
     if (this.ended) return;
     this.ended = true;
-    this.emit({ type: "failed", error: toApiError(err).toJSON() });
+    this.emit({ type: "failed", error: toEngineErrorInfo(err) });
   }
 
   onReleased(): void {

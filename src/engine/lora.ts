@@ -11,7 +11,7 @@
 import path from "node:path";
 import type { LlamaContext, LlamaModel } from "node-llama-cpp";
 import type { AdapterUse } from "./types.js";
-import { invalidRequest } from "../openai/errors.js";
+import { EngineError } from "./errors.js";
 
 interface AddonLora {
   dispose(): Promise<void>;
@@ -64,11 +64,7 @@ export class LoraAdapters {
     try {
       await this.modelInternals._getOrLoadLora(resolved);
     } catch (err) {
-      throw invalidRequest(
-        `Could not load ${file} as a LoRA adapter of this model: ${err instanceof Error ? err.message : String(err)}`,
-        "path",
-        "invalid_adapter",
-      );
+      throw new EngineError({ kind: "adapter_rejected", file, reason: err instanceof Error ? err.message : String(err) });
     }
     this.known.add(resolved);
     this.retiring.delete(resolved);
@@ -86,7 +82,7 @@ export class LoraAdapters {
   acquire(uses: readonly AdapterUse[] | undefined): void {
     for (const u of uses ?? []) {
       if (!this.known.has(u.path)) {
-        throw invalidRequest(`The LoRA adapter ${u.path} was removed from this model`, "lora", "adapter_not_found");
+        throw new EngineError({ kind: "adapter_removed", path: u.path });
       }
     }
     for (const u of uses ?? []) this.users.set(u.path, (this.users.get(u.path) ?? 0) + 1);

@@ -2,7 +2,18 @@
  * What the API layer asks of an engine, and what comes back. Plain data: it crosses the
  * worker IPC boundary as JSON.
  */
-import type { SerializedApiError } from "../openai/errors.js";
+import type { EngineErrorInfo } from "./errors.js";
+import type { Config } from "../config/schema.js";
+
+/** What an engine is started with: its model file, the id it serves it as, and the settings it obeys. */
+export interface EngineOptions {
+  modelPath: string;
+  modelId: string;
+  model: Config["model"];
+  generation: Config["generation"];
+  /** The bounds the engine enforces itself; the server checks the other limits before a request reaches it. */
+  limits: Pick<Config["limits"], "maxPromptTokens" | "maxQueuedRequests" | "maxQueuedTokens">;
+}
 
 /** A chat message as the chat template sees it (after normalization of the wire format). */
 export interface TemplateMessage {
@@ -43,11 +54,15 @@ export interface GenerationRequest {
   tools?: ToolSpec[];
   /** Extra variables for the chat template (chat_template_kwargs). */
   templateKwargs: Record<string, unknown>;
-  /** Effective thinking switch; undefined = server default. */
+  /**
+   * Thinking as the client asked for it (whichever spelling it used); undefined = it did not say.
+   * Whether the prompt thinks is decided by the engine alone (the template may have no switch),
+   * and reported in StartedInfo.
+   */
   enableThinking?: boolean;
   /** Completion tokens; undefined = config default, bounded by what the context can hold. */
   maxTokens?: number;
-  /** Thought tokens before the engine closes the think block itself; 0 = unlimited, undefined = config default. */
+  /** Thought tokens before the engine closes the think block itself, as asked; 0 = unlimited, undefined = config default. */
   thinkingBudget?: number;
   /** Constrains the answer (the text after any think block); undefined = free text. */
   grammar?: GrammarSpec;
@@ -134,7 +149,7 @@ export type GenerationEvent =
       stopSequence?: string;
       timings: Timings;
     }
-  | { type: "failed"; error: SerializedApiError };
+  | { type: "failed"; error: EngineErrorInfo };
 
 export interface ModelInfo {
   id: string;

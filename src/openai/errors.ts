@@ -1,6 +1,7 @@
 /**
- * One error hierarchy for the whole server, mapped to OpenAI error objects in one place
- * (`toErrorBody`). Codes are strings, as OpenAI sends them; `type` follows OpenAI's names.
+ * The server's HTTP errors as OpenAI error objects (`toBody`). Codes are strings, as OpenAI
+ * sends them; `type` follows OpenAI's names. The engine's own errors become these in
+ * `src/server/engine-errors.ts`.
  */
 export type ErrorType =
   | "invalid_request_error"
@@ -40,24 +41,6 @@ export class ApiError extends Error {
   toBody(): ErrorBody {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
   }
-
-  /** Serializable form that crosses the worker IPC boundary. */
-  toJSON(): SerializedApiError {
-    return { status: this.status, type: this.type, message: this.message, param: this.param, code: this.code, headers: this.headers };
-  }
-
-  static fromJSON(e: SerializedApiError): ApiError {
-    return new ApiError(e.status, e.type, e.message, { param: e.param, code: e.code, headers: e.headers });
-  }
-}
-
-export interface SerializedApiError {
-  status: number;
-  type: ErrorType;
-  message: string;
-  param: string | null;
-  code: string | null;
-  headers: Record<string, string>;
 }
 
 export const invalidRequest = (message: string, param: string | null = null, code = "invalid_value") =>

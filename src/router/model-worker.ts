@@ -1,6 +1,6 @@
 /**
  * Owns one worker process serving one model: starts it, routes requests to it, and restarts
- * it with backoff when it dies. Requests in flight on a dead worker fail cleanly (503), and
+ * it with backoff when it dies. Requests in flight on a dead worker fail cleanly (worker_unavailable), and
  * every request has a deadline so none can hang.
  */
 import { fork, type ChildProcess } from "node:child_process";
@@ -8,9 +8,10 @@ import { fileURLToPath } from "node:url";
 import { EventEmitter } from "node:events";
 import { stat } from "node:fs/promises";
 import type { Logger } from "pino";
-import type { EmbeddingRequest, EmbeddingResult, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
-import type { MainToWorker, WorkerInit, WorkerToMain } from "../worker/protocol.js";
-import { ApiError, clientClosed, invalidRequest } from "../openai/errors.js";
+import type { EmbeddingRequest, EmbeddingResult, EngineOptions, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
+import type { MainToWorker, WorkerToMain } from "../worker/protocol.js";
+import { EngineError, type EngineErrorInfo } from "../engine/errors.js";
+import { invalidRequest } from "../openai/errors.js";
 import { GenerationStream } from "./generation-stream.js";
 import { AdapterSet, toAdapter, type Adapter, type AdapterSpec } from "./adapters.js";
 
@@ -28,19 +29,9 @@ export interface WorkerOptions {
   requestTimeoutMs?: number;
 }
 
-const workerUnavailable = () =>
-  new ApiError(503, "service_unavailable_error", "The model worker stopped unexpectedly; retry the request", {
-    code: "worker_unavailable",
-    headers: { "retry-after": "1" },
-  });
-
-const shuttingDown = () =>
-  new ApiError(503, "service_unavailable_error", "The server is shutting down", { code: "shutting_down", headers: { "retry-after": "5" } });
-
-const requestTimeout = (ms: number) =>
-  new ApiError(408, "invalid_request_error", `The request did not finish within the server's deadline of ${ms} ms (limits.requestTimeoutMs)`, {
-    code: "request_timeout",
-  });
+const workerUnavailable: EngineErrorInfo = { kind: "worker_unavailable", retryAfterSeconds: 1 };
+const shuttingDown: EngineErrorInfo = { kind: "shutting_down", retryAfterSeconds: 5 };
+const requestTimeout = (timeoutMs: number): EngineErrorInfo => ({ kind: "request_timeout", timeoutMs });
 
 export class ModelLoadError extends Error {
   override name = "ModelLoadError";
@@ -59,19 +50,19 @@ export class ModelWorker extends EventEmitter {
   private readyAt = 0;
   private readonly statusWaiters = new Map<number, (status: EngineStatus | undefined) => void>();
   /** Requests answered by one message: text operations and embeddings. */
-  private readonly replyWaiters = new Map<number, (answer: { result: unknown } | { error: ApiError }) => void>();
+  private readonly replyWaiters = new Map<number, (answer: { result: unknown } | { error: EngineErrorInfo }) => void>();
   private stopping = false;
   /** The model's LoRA adapters: `model.lora`, then those added at run time. */
   readonly adapters: AdapterSet;
 
   constructor(
     readonly id: string,
-    private readonly init: WorkerInit,
+    private readonly engine: EngineOptions,
     private readonly log: Logger,
     private readonly options: WorkerOptions = {},
   ) {
     super();
-    this.adapters = new AdapterSet(init.model.lora);
+    this.adapters = new AdapterSet(engine.model.lora);
   }
 
   /** Starts the worker and resolves once the model is loaded (rejects with the worker's reason). */
@@ -79,14 +70,14 @@ export class ModelWorker extends EventEmitter {
     if (this.state !== "restarting") this.state = "loading";
     const execArgv = [
       ...(WORKER_ENTRY.pathname.endsWith(".ts") ? ["--import", "tsx"] : []),
-      ...(this.init.model.workerHeapMB > 0 ? [`--max-old-space-size=${this.init.model.workerHeapMB}`] : []),
+      ...(this.engine.model.workerHeapMB > 0 ? [`--max-old-space-size=${this.engine.model.workerHeapMB}`] : []),
     ];
     const child = fork(fileURLToPath(WORKER_ENTRY), [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
     this.child = child;
     // IPC to a child that just died fails asynchronously; without a listener that would crash the server.
     child.on("error", (err) => this.log.warn({ model: this.id, err: err.message }, "worker channel error"));
     // A restarted worker loads the adapters added at run time too.
-    this.send({ type: "init", init: this.init, adapters: this.adapters.paths() });
+    this.send({ type: "init", engine: this.engine, adapters: this.adapters.paths() });
     return new Promise<ModelInfo>((resolve, reject) => {
       let settled = false;
       const timer = setTimeout(() => {
@@ -94,8 +85,8 @@ export class ModelWorker extends EventEmitter {
         settled = true;
         this.state = "failed";
         child.kill("SIGKILL");
-        reject(new ModelLoadError(`model load timed out after ${this.init.model.loadTimeoutMs} ms`));
-      }, this.init.model.loadTimeoutMs);
+        reject(new ModelLoadError(`model load timed out after ${this.engine.model.loadTimeoutMs} ms`));
+      }, this.engine.model.loadTimeoutMs);
       child.on("message", (msg: WorkerToMain) => {
         switch (msg.type) {
           case "ready":
@@ -124,7 +115,7 @@ export class ModelWorker extends EventEmitter {
           case "text_op":
           case "embeddings":
           case "adapter_load":
-            this.replyWaiters.get(msg.id)?.("result" in msg ? { result: msg.result } : { error: ApiError.fromJSON(msg.error) });
+            this.replyWaiters.get(msg.id)?.(msg);
             this.replyWaiters.delete(msg.id);
             return;
           case "log":
@@ -135,10 +126,10 @@ export class ModelWorker extends EventEmitter {
       child.on("exit", (code, signal) => {
         clearTimeout(timer);
         this.child = null;
-        this.failInflight(workerUnavailable());
+        this.failInflight(workerUnavailable);
         for (const answer of this.statusWaiters.values()) answer(undefined);
         this.statusWaiters.clear();
-        for (const answer of this.replyWaiters.values()) answer({ error: workerUnavailable() });
+        for (const answer of this.replyWaiters.values()) answer({ error: workerUnavailable });
         this.replyWaiters.clear();
         if (!settled) {
           settled = true;
@@ -177,11 +168,11 @@ export class ModelWorker extends EventEmitter {
     }, delay).unref();
   }
 
-  private failInflight(error: ApiError): void {
+  private failInflight(error: EngineErrorInfo): void {
     const streams = [...this.inflight.keys()].map((id) => [id, this.inflight.get(id)!] as const);
     for (const [id, stream] of streams) {
       this.settle(id);
-      stream.push({ type: "failed", error: error.toJSON() });
+      stream.push({ type: "failed", error });
     }
   }
 
@@ -199,14 +190,8 @@ export class ModelWorker extends EventEmitter {
       this.send({ type: "cancel", id });
     });
     if (this.state !== "ready" || !this.child) {
-      const restarting = this.state === "restarting";
-      stream.push({
-        type: "failed",
-        error: new ApiError(503, "service_unavailable_error", restarting ? "The model worker is restarting; retry shortly" : "The model is loading; retry shortly", {
-          code: restarting ? "worker_restarting" : "model_loading",
-          headers: { "retry-after": "2" },
-        }).toJSON(),
-      });
+      const phase = this.state === "restarting" ? "restarting" : "loading";
+      stream.push({ type: "failed", error: { kind: "worker_not_ready", phase, retryAfterSeconds: 2 } });
       return stream;
     }
     this.inflight.set(id, stream);
@@ -215,7 +200,7 @@ export class ModelWorker extends EventEmitter {
       const timer = setTimeout(() => {
         this.settle(id);
         this.send({ type: "cancel", id });
-        stream.push({ type: "failed", error: requestTimeout(timeoutMs).toJSON() });
+        stream.push({ type: "failed", error: requestTimeout(timeoutMs) });
       }, timeoutMs);
       this.deadlines.set(id, timer.unref());
     }
@@ -243,18 +228,18 @@ export class ModelWorker extends EventEmitter {
     });
   }
 
-  /** Tokenizes, detokenizes or renders the chat template in the worker; rejects with an ApiError. */
+  /** Tokenizes, detokenizes or renders the chat template in the worker; rejects with an EngineError. */
   textOp<K extends TextOp["kind"]>(op: Extract<TextOp, { kind: K }>): Promise<Extract<TextOpResult, { kind: K }>> {
     return this.ask<Extract<TextOpResult, { kind: K }>>((id) => ({ type: "text_op", id, op })).answer;
   }
 
   /**
-   * Embeds the request's inputs in the worker; rejects with an ApiError. `cancel` (the client
+   * Embeds the request's inputs in the worker; rejects with an EngineError. `cancel` (the client
    * hung up) drops the inputs not evaluated yet; the request deadline applies as to a generation.
    */
   embed(request: EmbeddingRequest): { result: Promise<EmbeddingResult>; cancel(): void } {
     const { id, answer } = this.ask<EmbeddingResult>((id) => ({ type: "embed", id, request }));
-    const end = (error: ApiError) => {
+    const end = (error: EngineErrorInfo) => {
       this.replyWaiters.get(id)?.({ error });
       this.replyWaiters.delete(id);
       this.send({ type: "cancel", id });
@@ -262,7 +247,7 @@ export class ModelWorker extends EventEmitter {
     const timeoutMs = this.options.requestTimeoutMs ?? 0;
     const timer = timeoutMs > 0 ? setTimeout(() => end(requestTimeout(timeoutMs)), timeoutMs).unref() : undefined;
     const result = answer.finally(() => clearTimeout(timer));
-    const cancel = () => end(clientClosed());
+    const cancel = () => end({ kind: "client_closed" });
     return { result, cancel };
   }
 
@@ -270,17 +255,17 @@ export class ModelWorker extends EventEmitter {
   private ask<T>(message: (id: number) => MainToWorker): { id: number; answer: Promise<T> } {
     const id = this.nextId++;
     if (this.state !== "ready" || !this.child) {
-      const error = new ApiError(503, "service_unavailable_error", "The model is not ready; retry shortly", { code: "model_loading", headers: { "retry-after": "2" } });
+      const error = new EngineError({ kind: "worker_not_ready", phase: "not_ready", retryAfterSeconds: 2 });
       return { id, answer: Promise.reject(error) };
     }
     const answer = new Promise<T>((resolve, reject) => {
-      this.replyWaiters.set(id, (reply) => ("result" in reply ? resolve(reply.result as T) : reject(reply.error)));
+      this.replyWaiters.set(id, (reply) => ("result" in reply ? resolve(reply.result as T) : reject(new EngineError(reply.error))));
     });
     this.send(message(id));
     return { id, answer };
   }
 
-  /** Loads the adapter in the worker, then lets requests select it; rejects with an ApiError (400 when llama.cpp refuses the file). */
+  /** Loads the adapter in the worker, then lets requests select it; rejects with an ApiError or EngineError (400 when llama.cpp refuses the file). */
   async addAdapter(spec: AdapterSpec): Promise<Adapter> {
     const adapter = toAdapter(spec);
     this.adapters.ensureFree(adapter.id);
@@ -324,7 +309,7 @@ export class ModelWorker extends EventEmitter {
   async stop(): Promise<void> {
     this.stopping = true;
     this.state = "stopped";
-    this.failInflight(shuttingDown());
+    this.failInflight(shuttingDown);
     const child = this.child;
     if (!child) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

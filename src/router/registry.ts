@@ -3,7 +3,7 @@
  * adapter; with one model, its worker serves every request.
  */
 import type { ModelWorker } from "./model-worker.js";
-import { invalidRequest, modelNotFound } from "../openai/errors.js";
+import { EngineError } from "../engine/errors.js";
 
 export class ModelRegistry {
   private readonly workers = new Map<string, ModelWorker>();
@@ -17,17 +17,17 @@ export class ModelRegistry {
   }
 
   /**
-   * The worker for `model`, or a 404 model_not_found. A request without `model` goes to the one
+   * The worker for `model`, or model_not_found. A request without `model` goes to the one
    * served model (curl users often leave it out); with several it must say which.
    */
   resolve(model: string | undefined): ModelWorker {
     if (model === undefined) {
       const [only, ...others] = this.workers.values();
       if (only && others.length === 0) return only;
-      throw invalidRequest(`'model' is required: this server serves ${this.workers.size} models (see /v1/models)`, "model", "missing_required_parameter");
+      throw new EngineError({ kind: "model_required", served: this.workers.size });
     }
     const worker = this.workers.get(model) ?? this.adapterOwner(model);
-    if (!worker) throw modelNotFound(model);
+    if (!worker) throw new EngineError({ kind: "model_not_found", model });
     return worker;
   }
 

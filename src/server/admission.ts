@@ -8,7 +8,8 @@ import type { ModelWorker } from "../router/model-worker.js";
 import type { GenerationStream } from "../router/generation-stream.js";
 import type { AdapterUse, GenerationRequest, StartedInfo } from "../engine/types.js";
 import type { LoraSelection } from "../router/adapters.js";
-import { ApiError, clientClosed } from "../openai/errors.js";
+import { clientClosed } from "../openai/errors.js";
+import { httpError } from "./engine-errors.js";
 
 export interface AdmittedChoice {
   stream: GenerationStream;
@@ -39,7 +40,7 @@ export async function admitChoices(
       cancelAll();
       // A stream ends without an event only when it was cancelled: the client hung up during
       // admission. Nobody reads this answer; it must not count as a server error.
-      throw first?.type === "failed" ? ApiError.fromJSON(first.error) : clientClosed();
+      throw first?.type === "failed" ? httpError(first.error) : clientClosed();
     }
     choices.push({ stream, started: first.info });
   }

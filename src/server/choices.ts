@@ -8,7 +8,7 @@ import type { GenerationStream } from "../router/generation-stream.js";
 import type { GenerationEvent, StartedInfo } from "../engine/types.js";
 import type { RequestMetrics } from "../metrics/request-metrics.js";
 import type { CompletionIds, WireFinishReason } from "../openai/chunks.js";
-import { ApiError } from "../openai/errors.js";
+import { httpError } from "./engine-errors.js";
 
 export type DoneEvent = Extract<GenerationEvent, { type: "done" }>;
 /** Events a route handles; `started` was consumed at admission and `failed` ends the request. */
@@ -64,7 +64,7 @@ export async function collectChoices(
   await Promise.all(
     choices.map(async (c, i) => {
       for await (const ev of c.stream) {
-        if (ev.type === "failed") throw ApiError.fromJSON(ev.error);
+        if (ev.type === "failed") throw httpError(ev.error);
         if (ev.type === "text") observer.tokens(ev.tokens);
         if (ev.type !== "started") onEvent(i, ev);
       }
@@ -96,10 +96,11 @@ export async function* interleaveChoices(
     }
     if (ev.type === "failed") {
       choices.forEach((x) => x.stream.cancel());
+      const err = httpError(ev.error);
       // Counted here: the error handler never sees a failure after the headers.
-      observer.failed(ev.error.code ?? "internal_error");
-      req.log.warn({ code: ev.error.code }, "generation failed mid-stream");
-      yield { data: ApiError.fromJSON(ev.error).toBody() };
+      observer.failed(err.code ?? "internal_error");
+      req.log.warn({ code: err.code }, "generation failed mid-stream");
+      yield { data: err.toBody() };
       return false;
     }
     if (ev.type === "text") observer.tokens(ev.tokens);

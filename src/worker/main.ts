@@ -21,7 +21,7 @@ async function handle(msg: MainToWorker): Promise<void> {
   switch (msg.type) {
     case "init":
       try {
-        engine = await Engine.load(msg.init, log, msg.adapters);
+        engine = await Engine.load(msg.engine, log, msg.adapters);
         send({ type: "ready", info: engine.info });
       } catch (err) {
         // llama.cpp's log lines cross from its thread asynchronously and can trail the rejection.

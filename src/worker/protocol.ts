@@ -2,6 +2,7 @@
 import type {
   EmbeddingRequest,
   EmbeddingResult,
+  EngineOptions,
   EngineStatus,
   GenerationEvent,
   GenerationRequest,
@@ -9,20 +10,11 @@ import type {
   TextOp,
   TextOpResult,
 } from "../engine/types.js";
-import type { SerializedApiError } from "../openai/errors.js";
-import type { Config } from "../config/schema.js";
-
-export interface WorkerInit {
-  modelPath: string;
-  modelId: string;
-  model: Config["model"];
-  generation: Config["generation"];
-  limits: Config["limits"];
-}
+import type { EngineErrorInfo } from "../engine/errors.js";
 
 export type MainToWorker =
   /** `adapters`: the LoRA adapter files (absolute paths) the model serves now, loaded before it is ready. */
-  | { type: "init"; init: WorkerInit; adapters: string[] }
+  | { type: "init"; engine: EngineOptions; adapters: string[] }
   | { type: "generate"; id: number; request: GenerationRequest }
   | { type: "cancel"; id: number }
   | { type: "status"; id: number; drainRounds: boolean }
@@ -40,7 +32,7 @@ export type WorkerToMain =
   | { type: "load_failed"; message: string }
   | { type: "event"; id: number; event: GenerationEvent }
   | { type: "status"; id: number; status: EngineStatus }
-  | ({ type: "text_op"; id: number } & ({ result: TextOpResult } | { error: SerializedApiError }))
-  | ({ type: "embeddings"; id: number } & ({ result: EmbeddingResult } | { error: SerializedApiError }))
-  | ({ type: "adapter_load"; id: number } & ({ result: null } | { error: SerializedApiError }))
+  | ({ type: "text_op"; id: number } & ({ result: TextOpResult } | { error: EngineErrorInfo }))
+  | ({ type: "embeddings"; id: number } & ({ result: EmbeddingResult } | { error: EngineErrorInfo }))
+  | ({ type: "adapter_load"; id: number } & ({ result: null } | { error: EngineErrorInfo }))
   | { type: "log"; level: "debug" | "info" | "warn" | "error"; msg: string; fields?: Record<string, unknown> };

@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { getLlama, type Llama } from "node-llama-cpp";
 import { embeddingModel, tinyModel } from "../helpers/models.js";
 import { loadConfig } from "../../src/config/load.js";
-import { estimateMemory } from "../../src/models/memory-budget.js";
+import { estimateMemory } from "../../src/engine/memory-budget.js";
 
 describe("memory estimate of an embedding model", () => {
   let llama: Llama;

@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { getLlama, type Llama } from "node-llama-cpp";
 import { presetModel } from "../helpers/models.js";
 import { loadConfig } from "../../src/config/load.js";
-import { checkMemoryBudget, estimateMemory, MemoryBudgetError } from "../../src/models/memory-budget.js";
+import { checkMemoryBudget, estimateMemory, MemoryBudgetError } from "../../src/engine/memory-budget.js";
 import { REPO_ROOT } from "../helpers/cli.js";
 
 const MiB = 2 ** 20;

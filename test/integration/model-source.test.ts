@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { mkdtemp, writeFile, copyFile } from "node:fs/promises";
+import { mkdtemp, writeFile, copyFile, readdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { resolveModel, pullModel, ModelSourceError } from "../../src/models/resolve.js";
@@ -14,6 +14,7 @@ describe("model sources", () => {
     expect(msg).toContain("cannot fetch hf:edgellm-tests/does-not-exist-GGUF:Q8_0");
     expect(msg).toContain("--model <file.gguf>");
     expect(msg).not.toContain("\n");
+    expect(await readdir(dir)).toEqual([]);
   });
 
   it("a local path resolves to its file with the file name as model id", async () => {

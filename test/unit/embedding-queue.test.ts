@@ -37,7 +37,7 @@ describe("EmbeddingQueue", () => {
     const cancelled = queue.run(1, inputs(10, 11, 12), 6);
     const other = queue.run(2, inputs(20, 21), 4);
     queue.cancel(1);
-    await expect(cancelled).rejects.toMatchObject({ status: 499, code: "client_closed_request" });
+    await expect(cancelled).rejects.toMatchObject({ info: { kind: "client_closed" } });
     await other;
     // 10 was already being evaluated when the cancel came.
     expect(evaluator.evaluated).toEqual([10, 20, 21]);

@@ -12,7 +12,8 @@ import { anthropicErrorBody } from "../../anthropic/errors.js";
 import { contentBlocks, message, messageUsage, stopReason, type MessageIds } from "../../anthropic/message.js";
 import { MessageEvents } from "../../anthropic/events.js";
 import { normalizeChatRequest, responseOptions } from "../../openai/normalize.js";
-import { ApiError, clientClosed } from "../../openai/errors.js";
+import { clientClosed } from "../../openai/errors.js";
+import { httpError } from "../engine-errors.js";
 import { ChoiceAssembler } from "../../openai/assembler.js";
 import { admitChoices, requestAdapters, type AdmittedChoice } from "../admission.js";
 import { errorHandler } from "../error-handler.js";
@@ -95,7 +96,7 @@ async function collectMessage(gen: MessageRun) {
       assembler.finish();
       const { reason, sequence, usage } = finished(gen, ev);
       return message(gen.ids, contentBlocks(assembler.message()), { reason, sequence }, usage);
-    } else if (ev.type === "failed") throw ApiError.fromJSON(ev.error);
+    } else if (ev.type === "failed") throw httpError(ev.error);
   }
   // The stream ends without `done` only when cancelled: the client is gone and reads nothing.
   throw clientClosed();
@@ -117,9 +118,10 @@ async function streamMessage(gen: MessageRun, reply: FastifyReply) {
         yield* blocks.finish(reason, sequence, usage);
       } else if (ev.type === "failed") {
         // After the headers an error can only be an event; the error handler never sees it.
-        observer.failed(ev.error.code ?? "internal_error");
-        req.log.warn({ code: ev.error.code }, "generation failed mid-stream");
-        yield MessageEvents.error(anthropicErrorBody(ApiError.fromJSON(ev.error)));
+        const err = httpError(ev.error);
+        observer.failed(err.code ?? "internal_error");
+        req.log.warn({ code: err.code }, "generation failed mid-stream");
+        yield MessageEvents.error(anthropicErrorBody(err));
       }
     }
   }

@@ -19,6 +19,7 @@ import {
 } from "../../openai/responses.js";
 import { normalizeChatRequest, responseOptions } from "../../openai/normalize.js";
 import { ApiError, clientClosed } from "../../openai/errors.js";
+import { asHttpError, httpError } from "../engine-errors.js";
 import { ChoiceAssembler } from "../../openai/assembler.js";
 import { admitChoices, requestAdapters } from "../admission.js";
 import { checkBodyLimits } from "../plugins/limits.js";
@@ -87,7 +88,7 @@ export const responsesRoutes: FastifyPluginAsync<StoreDeps> = async (app, { regi
     const ignored = Object.keys(req.body).filter((k) => !(k in ResponsesRequest.properties));
     if (ignored.length) req.log.debug({ ignored }, "ignoring unknown request fields");
     const run = await start(req, reply).catch((err: unknown) => {
-      throw asResponsesError(err);
+      throw asResponsesError(asHttpError(err));
     });
     return req.body.stream ? streamResponse(run, reply) : collectResponse(run);
   });
@@ -130,7 +131,7 @@ function advance(run: Run, ev: Exclude<GenerationEvent, { type: "started" | "fai
 
 async function collectResponse(run: Run): Promise<ResponseObject> {
   for await (const ev of run.stream) {
-    if (ev.type === "failed") throw ApiError.fromJSON(ev.error);
+    if (ev.type === "failed") throw httpError(ev.error);
     if (ev.type === "started") continue;
     const { final } = advance(run, ev);
     if (final) return final;
@@ -150,12 +151,13 @@ async function streamResponse(run: Run, reply: FastifyReply): Promise<void> {
     for await (const ev of run.stream) {
       if (ev.type === "started") continue;
       if (ev.type === "failed") {
-        const code = ev.error.code ?? "server_error";
+        const err = httpError(ev.error);
+        const code = err.code ?? "server_error";
         run.observer.failed(code);
         run.req.log.warn({ code }, "generation failed mid-stream");
         const partial = builder.finish("incomplete", keptCallIds(run));
         for (const e of partial.events) yield sse(e);
-        const failed = responseObject(head, { status: "failed", output: partial.output, usage: null, error: { code, message: ev.error.message } });
+        const failed = responseObject(head, { status: "failed", output: partial.output, usage: null, error: { code, message: err.message } });
         yield sse(builder.event("response.failed", { response: failed }));
         return;
       }

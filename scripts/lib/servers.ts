@@ -1,11 +1,13 @@
 /**
- * Starting and stopping the servers under test, and measuring the memory of each one's process
- * tree from /proc while it runs.
+ * Starting and stopping the servers under test (edgellm, llama-server), each in its own process
+ * group, with the memory of its process tree sampled while it runs.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, readdirSync, readFileSync } from "node:fs";
+import { createWriteStream } from "node:fs";
 import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
+import { RssSampler } from "./proc.js";
+import { relativeToRoot } from "./tool.js";
 
 export interface ServerSpec {
   name: string;
@@ -37,82 +39,6 @@ export async function freePort(): Promise<number> {
       srv.close(() => (addr && typeof addr === "object" ? resolve(addr.port) : reject(new Error("no port"))));
     });
   });
-}
-
-/** The pids of `root` and all its descendants, from /proc/<pid>/stat (field 4 is the parent). */
-export function processTree(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      // comm may contain spaces and parentheses: fields after the last ')'.
-      const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      const ppid = Number(rest[1]);
-      const list = children.get(ppid) ?? [];
-      list.push(Number(entry));
-      children.set(ppid, list);
-    } catch {
-      // the process exited while we looked
-    }
-  }
-  const out: number[] = [];
-  const stack = [root];
-  while (stack.length > 0) {
-    const pid = stack.pop()!;
-    out.push(pid);
-    stack.push(...(children.get(pid) ?? []));
-  }
-  return out;
-}
-
-function statusKb(pid: number, field: "VmRSS" | "VmHWM"): number {
-  try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
-/**
- * Samples the summed RSS of a process tree every `intervalMs`, and keeps each process's own
- * peak (VmHWM, tracked by the kernel between samples). `peakBytes` is the highest sampled sum;
- * `hwmSumBytes` sums per-process peaks, an upper bound that cannot miss a short spike.
- */
-export class RssSampler {
-  peakBytes = 0;
-  private readonly hwm = new Map<number, number>();
-  private timer: NodeJS.Timeout | null = null;
-
-  constructor(private readonly root: number, private readonly intervalMs = 200) {}
-
-  start(): void {
-    this.sample();
-    this.timer = setInterval(() => this.sample(), this.intervalMs);
-    this.timer.unref();
-  }
-
-  sample(): void {
-    let sum = 0;
-    for (const pid of processTree(this.root)) {
-      sum += statusKb(pid, "VmRSS") * 1024;
-      const hwm = statusKb(pid, "VmHWM") * 1024;
-      if (hwm > (this.hwm.get(pid) ?? 0)) this.hwm.set(pid, hwm);
-    }
-    if (sum > this.peakBytes) this.peakBytes = sum;
-  }
-
-  get hwmSumBytes(): number {
-    let sum = 0;
-    for (const v of this.hwm.values()) sum += v;
-    return sum;
-  }
-
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
-  }
 }
 
 async function waitHealthy(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
@@ -185,7 +111,7 @@ export async function startServer(spec: ServerSpec, timeoutMs = 300_000): Promis
   return { spec, baseURL, child, loadMs: performance.now() - started, rss, stop };
 }
 
-/** Kills every server still running when the bench is interrupted. */
+/** Kills every server still running when the tool is interrupted or exits. */
 export function stopAllOnExit(servers: Set<RunningServer>): void {
   const killAll = () => {
     for (const s of servers) {
@@ -203,4 +129,10 @@ export function stopAllOnExit(servers: Set<RunningServer>): void {
       process.exit(130);
     });
   }
+}
+
+/** The command that starts `spec`, as one line for reports (paths inside the repository relative to it). */
+export function commandLine(spec: Pick<ServerSpec, "command" | "args" | "env">): string {
+  const nodeOptions = spec.env?.NODE_OPTIONS ? `NODE_OPTIONS="${spec.env.NODE_OPTIONS}" ` : "";
+  return nodeOptions + [spec.command === process.execPath ? "node" : relativeToRoot(spec.command), ...spec.args.map(relativeToRoot)].join(" ");
 }

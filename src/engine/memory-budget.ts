@@ -6,8 +6,8 @@
  */
 import { GgmlType, GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
 import type { Config } from "../config/schema.js";
-import { kvLayout } from "../engine/kv/layout.js";
-import { declaredPooling, embeddingContextShape } from "../engine/embedder.js";
+import { kvLayout } from "./kv/layout.js";
+import { declaredPooling, embeddingContextShape } from "./embedder.js";
 
 export class MemoryBudgetError extends Error {
   override name = "MemoryBudgetError";
@@ -31,7 +31,7 @@ export async function estimateMemory(llama: Llama, modelPath: string, model: Con
   const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
   const pooling = declaredPooling(info.metadata);
   if (pooling) {
-    // An embedding model gets one single-sequence embedding context instead (engine/embedder.ts).
+    // An embedding model gets one single-sequence embedding context instead (embedder.ts).
     const { contextSize, batchSize } = embeddingContextShape(pooling, model, insights.trainContextSize ?? model.contextSize);
     const context = await insights.estimateContextResourceRequirementsV2({ contextSize, batchSize, sequences: 1, modelGpuLayers: 0, isEmbeddingContext: true });
     return { weightsBytes: weights.cpuRam, contextBytes: context.cpuRam, contextTokens: contextSize };
