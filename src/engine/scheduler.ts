@@ -30,12 +30,18 @@ export interface StepResult {
   logprobs?: RawLogprobs;
 }
 
-/** A step either evaluated a chunk of the prompt (no token yet) or produced a token. */
-export type StepOutcome = { prefill: true } | (StepResult & { prefill?: false });
+/**
+ * A step either evaluated a chunk of the prompt (no token yet) or produced a token. `evaluated`:
+ * the tokens the step added to the slot's KV cache, which the page pool commits.
+ */
+export type StepOutcome = { evaluated: readonly number[] } & ({ prefill: true } | (StepResult & { prefill?: false }));
 
 export interface Slot {
   readonly id: number;
-  /** Tokens this slot's KV cache holds now (kept after a request ends, for prefix reuse). */
+  /**
+   * Tokens this slot's KV cache holds now (kept after a request ends, for prefix reuse). Read
+   * when a request is placed, never per round: the page pool tracks the cache from the steps.
+   */
   cachedTokens(): readonly number[];
   /**
    * Bind a task: keep the longest common prefix of the cache and `task.tokens()` (nothing when
@@ -176,7 +182,7 @@ export class Scheduler {
     this.prefixReuse = options.prefixReuse;
     this.onRound = options.onRound ?? (() => {});
     this.onGroup = options.onGroup ?? (() => {});
-    for (const slot of this.slots) this.sync(slot);
+    for (const slot of this.slots) this.kv.commit(slot.id, slot.cachedTokens());
   }
 
   submit(task: SchedTask): void {
@@ -194,7 +200,7 @@ export class Scheduler {
       slots: this.slots.map((s) => ({
         id: s.id,
         phase: !this.active.has(s.id) ? "idle" : this.decoding.has(s.id) ? "decode" : "prefill",
-        cachedTokens: s.cachedTokens().length,
+        cachedTokens: this.kv.tokensOf(s.id),
       })),
     };
   }
@@ -228,8 +234,13 @@ export class Scheduler {
     }
   }
 
-  private sync(slot: Slot): void {
-    this.kv.sync(slot.id, slot.cachedTokens(), this.slotKeys.get(slot.id) ?? "");
+  /**
+   * After a failure the slot's cache is unknown: the pool takes it from the slot again. The
+   * one place that reads a whole cache after admission, off the round path.
+   */
+  private resync(slot: Slot): void {
+    this.kv.truncate(slot.id, 0);
+    this.kv.commit(slot.id, slot.cachedTokens());
   }
 
   private freeSlots(): Slot[] {
@@ -271,14 +282,17 @@ export class Scheduler {
       if (plan.donor) {
         const copied = await slot.copyPrefix(plan.donor, plan.reused);
         if (copied) this.kv.adopt(slot.id, plan.donor.id, plan.reused);
-        this.sync(slot);
+        else this.kv.truncate(slot.id, 0);
       }
       const reused = await slot.prepare(task, this.prefixReuse && (sameAdapters || plan.donor !== undefined));
-      this.sync(slot);
+      // The pages of a cache computed with other adapters go; the adopted or kept prefix stays.
+      this.kv.assign(slot.id, keyOf(task));
+      this.kv.truncate(slot.id, reused);
+      this.kv.touch(slot.id);
       task.onAdmitted(slot.id, reused);
     } catch (err) {
       this.active.delete(slot.id);
-      this.sync(slot);
+      this.resync(slot);
       task.onError(err);
       task.onReleased();
     }
@@ -325,7 +339,7 @@ export class Scheduler {
       const pages = shared - (shared % B);
       if (pages <= plan.reused) continue;
       const slot = this.slotById.get(slotId)!;
-      if (slot.cachedTokens().length < pages) return true;
+      if (this.kv.tokensOf(slotId) < pages) return true;
     }
     return false;
   }
@@ -361,28 +375,33 @@ export class Scheduler {
     return pages;
   }
 
+  /** The pool cut these slots' pages already; their sequences drop the same tokens. */
   private async applyEviction(cuts: Map<number, number>): Promise<void> {
-    for (const [slotId, keep] of cuts) {
-      const slot = this.slotById.get(slotId)!;
-      await slot.truncate(keep);
-      this.sync(slot);
-    }
+    for (const [slotId, keep] of cuts) await this.slotById.get(slotId)!.truncate(keep);
   }
 
-  /** Unified pool: frees pages for the coming round, by eviction and then by preemption. */
-  private async ensureRoundFits(): Promise<void> {
+  /**
+   * Unified pool: allocates every running sequence the pages of its next step, oldest request
+   * first; when the pool says "preempt", idle cached pages are evicted and then the youngest
+   * request is preempted, until the step fits or one request is left.
+   */
+  private async allocateRound(): Promise<void> {
     if (!this.kv.shared) return;
-    const need = () =>
-      this.slots
-        .filter((s) => this.active.has(s.id) && !this.active.get(s.id)!.task.cancelled)
-        .reduce((sum, s) => sum + this.kv.pagesToGrow(s.id, s.nextStepTokens()), 0);
-    let short = need() - this.kv.freePages();
-    if (short <= 0) return;
-    await this.applyEviction(this.kv.evict(short, this.freeSlots().map((s) => s.id)));
-    while ((short = need() - this.kv.freePages()) > 0 && this.active.size > 1) {
-      let youngest: [number, Entry] | undefined;
-      for (const item of this.active) if (!youngest || item[1].arrival > youngest[1].arrival) youngest = item;
-      await this.preempt(youngest![0]);
+    const byAge = [...this.active].filter(([, e]) => !e.task.cancelled).sort((a, b) => a[1].arrival - b[1].arrival);
+    for (const [slotId] of byAge) {
+      const slot = this.slotById.get(slotId)!;
+      while (this.active.has(slotId) && this.kv.allocate(slotId, slot.nextStepTokens()) === "preempt") {
+        const short = this.kv.pagesToGrow(slotId, slot.nextStepTokens()) - this.kv.freePages();
+        const cuts = this.kv.evict(short, this.freeSlots().map((s) => s.id));
+        if (cuts.size > 0) {
+          await this.applyEviction(cuts);
+          continue;
+        }
+        if (this.active.size <= 1) break;
+        let youngest: [number, Entry] | undefined;
+        for (const item of this.active) if (!youngest || item[1].arrival > youngest[1].arrival) youngest = item;
+        await this.preempt(youngest![0]);
+      }
     }
   }
 
@@ -396,7 +415,7 @@ export class Scheduler {
     await slot.release();
     // Its pages go now (pages it shares stay with their other holders); it recomputes on resume.
     await slot.truncate(0);
-    this.sync(slot);
+    this.kv.truncate(slotId, 0);
     const at = this.queue.findIndex((e) => e.arrival > entry.arrival);
     this.queue.splice(at === -1 ? this.queue.length : at, 0, entry);
   }
@@ -404,7 +423,7 @@ export class Scheduler {
   private async round(): Promise<void> {
     const cancelled = this.slots.filter((s) => this.active.get(s.id)?.task.cancelled);
     await Promise.all(cancelled.map((s) => this.finish(s)));
-    await this.ensureRoundFits();
+    await this.allocateRound();
     const active = this.slots.filter((s) => this.active.has(s.id)).map((s) => this.active.get(s.id)!);
     const group = pickGroup(active.map((e) => ({ key: keyOf(e.task), arrival: e.arrival })), this.groupServed);
     if (group === undefined) return;
@@ -428,12 +447,13 @@ export class Scheduler {
     const finished: Slot[] = [];
     results.forEach((r, i) => {
       const [slot, task] = live[i]!;
-      this.sync(slot);
       if (r.status === "rejected") {
+        this.resync(slot);
         task.onError(r.reason);
         finished.push(slot);
         return;
       }
+      this.kv.commit(slot.id, r.value.evaluated);
       if (r.value.prefill) {
         if (task.cancelled) finished.push(slot);
         return;
@@ -442,6 +462,8 @@ export class Scheduler {
       if (task.cancelled || task.onToken(r.value)) finished.push(slot);
     });
     await Promise.all(finished.map((s) => this.finish(s)));
+    // Allocation is per round: the sequences of other adapter sets give their pages back until their turn.
+    for (const slotId of this.active.keys()) this.kv.unreserve(slotId);
   }
 
   private async finish(slot: Slot): Promise<void> {
@@ -451,7 +473,9 @@ export class Scheduler {
     try {
       await slot.release();
     } finally {
-      this.sync(slot);
+      // What it reserved and did not use goes back; its cache is the most recently used.
+      this.kv.unreserve(slot.id);
+      this.kv.touch(slot.id);
       entry?.task.onReleased();
     }
   }
