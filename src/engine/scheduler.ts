@@ -18,6 +18,10 @@
  *   batch) runs only the active tasks of one adapter set. When several sets are active the
  *   rounds go to the set served least recently, so the groups alternate; `onGroup` switches
  *   the context's adapters before the round's steps are issued.
+ * - Plan, then execute: `planRound` decides a round without touching a sequence (pages
+ *   allocated, idle pages evicted and requests preempted in the page pool, the adapter set, the
+ *   steps and their tokens) and returns it as a `RoundPlan`; `execute` then does it on the
+ *   slots: cuts the evicted caches, releases the preempted, steps the rest in one batch.
  */
 import type { KvPagePool, KvPoolStats } from "./kv/page-pool.js";
 import type { RawLogprobs } from "./logprobs.js";
@@ -101,12 +105,26 @@ export interface SchedulerSnapshot {
   slots: Array<{ id: number; phase: SlotPhase; cachedTokens: number }>;
 }
 
+/** One round, decided before any of it runs; the page pool already reflects it. */
+export interface RoundPlan {
+  /** Idle slots whose caches lose their tails (their pages are freed): slot id to tokens kept. */
+  evictions: Map<number, number>;
+  /** Requests preempted for room, youngest first, their pages freed and the requests requeued. */
+  preempted: Array<{ slotId: number; task: SchedTask }>;
+  /** The adapter set the round runs; undefined when no request runs. */
+  group: string | undefined;
+  /** The slots that step, in ascending id, and the tokens each evaluates (its pages allocated). */
+  steps: Array<{ slotId: number; tokens: number }>;
+  /** The tokens of all steps: the round's single batched decode. */
+  tokens: number;
+}
+
 export interface SchedulerOptions {
   kv: KvPagePool;
   /** Reuse cached prefixes (in place, copied or shared); off only to measure what it gains. */
   prefixReuse: boolean;
-  /** Sees the tokens evaluated by each round's single batched decode. */
-  onRound?: (tokens: number, sequences: number) => void;
+  /** Sees each round's plan once its steps are issued (`plan.tokens`: the batched decode's tokens). */
+  onRound?: (plan: RoundPlan) => void;
   /** Called before each round with the adapter key of the tasks it runs; the round waits for it. */
   onGroup?: (adapterKey: string) => Promise<void> | void;
 }
@@ -163,7 +181,7 @@ export class Scheduler {
   private readonly lastUsed = new Map<number, number>();
   private readonly kv: KvPagePool;
   private readonly prefixReuse: boolean;
-  private readonly onRound: (tokens: number, sequences: number) => void;
+  private readonly onRound: (plan: RoundPlan) => void;
   private readonly onGroup: (adapterKey: string) => Promise<void> | void;
   /** The adapter set each slot's cache was computed with. */
   private readonly slotKeys = new Map<number, string>();
@@ -380,57 +398,74 @@ export class Scheduler {
     for (const [slotId, keep] of cuts) await this.slotById.get(slotId)!.truncate(keep);
   }
 
-  /**
-   * Unified pool: allocates every running sequence the pages of its next step, oldest request
-   * first; when the pool says "preempt", idle cached pages are evicted and then the youngest
-   * request is preempted, until the step fits or one request is left.
-   */
-  private async allocateRound(): Promise<void> {
-    if (!this.kv.shared) return;
-    const byAge = [...this.active].filter(([, e]) => !e.task.cancelled).sort((a, b) => a[1].arrival - b[1].arrival);
-    for (const [slotId] of byAge) {
-      const slot = this.slotById.get(slotId)!;
-      while (this.active.has(slotId) && this.kv.allocate(slotId, slot.nextStepTokens()) === "preempt") {
-        const short = this.kv.pagesToGrow(slotId, slot.nextStepTokens()) - this.kv.freePages();
-        const cuts = this.kv.evict(short, this.freeSlots().map((s) => s.id));
-        if (cuts.size > 0) {
-          await this.applyEviction(cuts);
-          continue;
-        }
-        if (this.active.size <= 1) break;
-        let youngest: [number, Entry] | undefined;
-        for (const item of this.active) if (!youngest || item[1].arrival > youngest[1].arrival) youngest = item;
-        await this.preempt(youngest![0]);
-      }
-    }
-  }
-
-  private async preempt(slotId: number): Promise<void> {
-    const entry = this.active.get(slotId)!;
-    const slot = this.slotById.get(slotId)!;
-    this.active.delete(slotId);
-    this.decoding.delete(slotId);
-    this.preemptions++;
-    entry.task.onPreempted();
-    await slot.release();
-    // Its pages go now (pages it shares stay with their other holders); it recomputes on resume.
-    await slot.truncate(0);
-    this.kv.truncate(slotId, 0);
-    const at = this.queue.findIndex((e) => e.arrival > entry.arrival);
-    this.queue.splice(at === -1 ? this.queue.length : at, 0, entry);
-  }
-
   private async round(): Promise<void> {
     const cancelled = this.slots.filter((s) => this.active.get(s.id)?.task.cancelled);
     await Promise.all(cancelled.map((s) => this.finish(s)));
-    await this.allocateRound();
+    await this.execute(this.planRound());
+  }
+
+  /**
+   * Decides the next round without touching a sequence. Unified pool: every running sequence
+   * gets the pages of its next step, oldest request first; when the pool says "preempt", idle
+   * cached pages are evicted, then the youngest request is preempted, until the step fits or
+   * one request is left. Then the adapter set whose turn it is, and its slots' steps.
+   */
+  private planRound(): RoundPlan {
+    const plan: RoundPlan = { evictions: new Map(), preempted: [], group: undefined, steps: [], tokens: 0 };
+    if (this.kv.shared) {
+      const byAge = [...this.active].filter(([, e]) => !e.task.cancelled).sort((a, b) => a[1].arrival - b[1].arrival);
+      for (const [slotId] of byAge) {
+        const tokens = this.slotById.get(slotId)!.nextStepTokens();
+        while (this.active.has(slotId) && this.kv.allocate(slotId, tokens) === "preempt") {
+          const short = this.kv.pagesToGrow(slotId, tokens) - this.kv.freePages();
+          const cuts = this.kv.evict(short, this.freeSlots().map((s) => s.id));
+          for (const [id, keep] of cuts) plan.evictions.set(id, keep);
+          if (cuts.size > 0) continue;
+          if (this.active.size <= 1) break;
+          plan.preempted.push(this.planPreemption());
+        }
+      }
+    }
     const active = this.slots.filter((s) => this.active.has(s.id)).map((s) => this.active.get(s.id)!);
-    const group = pickGroup(active.map((e) => ({ key: keyOf(e.task), arrival: e.arrival })), this.groupServed);
+    plan.group = pickGroup(active.map((e) => ({ key: keyOf(e.task), arrival: e.arrival })), this.groupServed);
+    for (const slot of this.slots) {
+      const entry = this.active.get(slot.id);
+      if (!entry || keyOf(entry.task) !== plan.group) continue;
+      const tokens = slot.nextStepTokens();
+      plan.steps.push({ slotId: slot.id, tokens });
+      plan.tokens += tokens;
+    }
+    return plan;
+  }
+
+  /** Takes the youngest request off its slot and requeues it by age; its pages go now. */
+  private planPreemption(): { slotId: number; task: SchedTask } {
+    let youngest: [number, Entry] | undefined;
+    for (const item of this.active) if (!youngest || item[1].arrival > youngest[1].arrival) youngest = item;
+    const [slotId, entry] = youngest!;
+    this.active.delete(slotId);
+    this.decoding.delete(slotId);
+    this.preemptions++;
+    // Pages it shares stay with their other holders; it recomputes the rest on resume.
+    this.kv.truncate(slotId, 0);
+    const at = this.queue.findIndex((e) => e.arrival > entry.arrival);
+    this.queue.splice(at === -1 ? this.queue.length : at, 0, entry);
+    return { slotId, task: entry.task };
+  }
+
+  /** Runs a plan on the slots: evictions and preemptions first, then every step in one batch. */
+  private async execute(plan: RoundPlan): Promise<void> {
+    await this.applyEviction(plan.evictions);
+    for (const { slotId, task } of plan.preempted) {
+      const slot = this.slotById.get(slotId)!;
+      task.onPreempted();
+      await slot.release();
+      await slot.truncate(0);
+    }
+    const group = plan.group;
     if (group === undefined) return;
     this.groupServed.set(group, ++this.rounds);
-    const live = this.slots
-      .filter((s) => this.active.has(s.id) && keyOf(this.active.get(s.id)!.task) === group)
-      .map((s) => [s, this.active.get(s.id)!.task] as const);
+    const live = plan.steps.map(({ slotId }) => [this.slotById.get(slotId)!, this.active.get(slotId)!.task] as const);
     try {
       await this.onGroup(group);
     } catch (err) {
@@ -440,9 +475,8 @@ export class Scheduler {
       return;
     }
     // Issue every step synchronously, in ascending slot order, before awaiting any of them.
-    const batchTokens = live.reduce((sum, [slot]) => sum + slot.nextStepTokens(), 0);
     const steps = live.map(([slot]) => slot.step());
-    this.onRound(batchTokens, live.length);
+    this.onRound(plan);
     const results = await Promise.allSettled(steps);
     const finished: Slot[] = [];
     results.forEach((r, i) => {

@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { Scheduler, commonPrefixLength, pickGroup, type SchedTask, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
+import { Scheduler, commonPrefixLength, pickGroup, type RoundPlan, type SchedTask, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
 import { KvPagePool } from "../../src/engine/kv/page-pool.js";
 
 /** A fake engine: records which slots stepped in each tick (one tick = one llama_decode batch). */
@@ -130,18 +130,22 @@ function setup(nSlots: number, chunk = 1000, kv?: { pageTokens?: number; pages?:
   const outputs = new Map<SchedTask, number[]>();
   const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs, chunk));
   const rounds: Array<[number, number]> = [];
+  const plans: RoundPlan[] = [];
   /** The adapter key of each round, in order. */
   const groups: string[] = [];
   const pool = new KvPagePool(kv?.pageTokens ?? 16, kv?.pages ?? 1_000_000, kv?.unified ?? false);
   const scheduler = new Scheduler([...slots].reverse(), {
     kv: pool,
     prefixReuse: kv?.prefixReuse ?? true,
-    onRound: (tokens, sequences) => rounds.push([tokens, sequences]),
+    onRound: (plan) => {
+      plans.push(plan);
+      rounds.push([plan.tokens, plan.steps.length]);
+    },
     onGroup: (key) => {
       groups.push(key);
     },
   });
-  return { engine, outputs, slots, scheduler, rounds, pool, groups };
+  return { engine, outputs, slots, scheduler, rounds, plans, pool, groups };
 }
 
 describe("Scheduler", () => {
@@ -423,6 +427,49 @@ describe("Scheduler", () => {
         if (unified) expect(pool.usedPages()).toBeLessThanOrEqual(9);
       });
     }
+
+    it("plans each round before running it: the youngest request preempted, its slot not stepping, the rest in ascending order", async () => {
+      const { outputs, scheduler, plans } = setup(2, 1000, { pageTokens: 4, pages: 10, unified: true });
+      const older = task([1, 2, 3, 4]);
+      const younger = task([5, 6, 7, 8]);
+      outputs.set(older, Array.from({ length: 20 }, (_, i) => 100 + i));
+      outputs.set(younger, Array.from({ length: 20 }, (_, i) => 300 + i));
+      scheduler.submit(older);
+      scheduler.submit(younger);
+      await Promise.all([older.done, younger.done]);
+      const preempting = plans.filter((p) => p.preempted.length > 0);
+      expect(preempting.length).toBe(younger.preempted);
+      for (const plan of preempting) {
+        expect(plan.preempted.map((p) => p.task)).toEqual([younger]);
+        expect(plan.steps.map((s) => s.slotId)).toEqual([older.slot]);
+      }
+      for (const plan of plans) {
+        const ids = plan.steps.map((s) => s.slotId);
+        expect(ids).toEqual([...ids].sort((a, b) => a - b));
+        expect(plan.tokens).toBe(plan.steps.reduce((sum, s) => sum + s.tokens, 0));
+      }
+    });
+
+    it("plans the eviction of an idle cache when a running sequence grows into its pages", async () => {
+      const { outputs, slots, scheduler, plans, pool } = setup(2, 1000, { pageTokens: 4, pages: 6, unified: true });
+      const idle = task(Array.from({ length: 8 }, (_, i) => i));
+      outputs.set(idle, [1]);
+      scheduler.submit(idle);
+      await idle.done;
+      expect(pool.usedPages()).toBe(3);
+      const growing = task([50, 51, 52, 53], 10);
+      outputs.set(growing, Array.from({ length: 10 }, (_, i) => 60 + i));
+      scheduler.submit(growing);
+      await growing.done;
+      expect(growing.out).toHaveLength(10);
+      expect(growing.preempted).toBe(0);
+      const evicting = plans.filter((p) => p.evictions.size > 0);
+      expect(evicting).toHaveLength(1);
+      // One page was short: only the idle cache's last page goes.
+      expect([...evicting[0]!.evictions]).toEqual([[idle.slot, 8]]);
+      expect(slots[idle.slot]!.cache).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(pool.tokens(idle.slot)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    });
 
     it("reads no slot's whole cache per round: a 200-token generation reads as much as a 5-token one", async () => {
       const reads = async (maxTokens: number, unified: boolean) => {
