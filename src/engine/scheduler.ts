@@ -257,6 +257,7 @@ export class Scheduler {
    * one place that reads a whole cache after admission, off the round path.
    */
   private resync(slot: Slot): void {
+    this.kv.assign(slot.id, this.slotKeys.get(slot.id) ?? "");
     this.kv.truncate(slot.id, 0);
     this.kv.commit(slot.id, slot.cachedTokens());
   }
@@ -356,7 +357,6 @@ export class Scheduler {
       const shared = Math.min(commonPrefixLength(leader.task.tokens(), tokens), tokens.length - 1);
       const pages = shared - (shared % B);
       if (pages <= plan.reused) continue;
-      const slot = this.slotById.get(slotId)!;
       if (this.kv.tokensOf(slotId) < pages) return true;
     }
     return false;
