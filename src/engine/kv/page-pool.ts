@@ -201,7 +201,7 @@ export class KvPagePool {
     for (const page of this.tables.get(slotId) ?? []) page.lastUsed = now;
   }
 
-  /** Token ids the slot's pages hold, in order (for tests and diagnostics: it copies them). */
+  /** Token ids the slot's pages hold, in order: what tests compare with a sequence's cache (a copy, O(context)). */
   tokens(slotId: number): number[] {
     return (this.tables.get(slotId) ?? []).flatMap((p) => p.tokens);
   }
