@@ -123,9 +123,9 @@ export class Engine {
     const scheduler = new Scheduler(slots, {
       kv,
       prefixReuse: options.model.prefixReuse,
-      onRound: (tokens) => {
+      onRound: (plan) => {
         // Bounded: a worker nobody scrapes must not grow without limit.
-        if (rounds.length < 100_000) rounds.push(tokens);
+        if (rounds.length < 100_000) rounds.push(plan.tokens);
       },
       onGroup: (key) => loras?.apply(key),
     });

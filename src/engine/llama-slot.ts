@@ -23,6 +23,8 @@ export class LlamaSlot implements Slot {
   private task: SlotTask | null = null;
   /** Prompt tokens not evaluated yet; the last chunk goes to the generator. */
   private pendingPrompt: Token[] = [];
+  /** The token sampled last: the generator evaluates it next unless an injection replaces it. */
+  private lastToken: Token | undefined;
   private readonly probe: LogprobProbe;
 
   /** `prefillChunk` bounds the prompt tokens one step evaluates. */
@@ -47,6 +49,7 @@ export class LlamaSlot implements Slot {
     await this.truncate(reused);
     this.pendingPrompt = tokens.slice(reused) as Token[];
     this.generator = null;
+    this.lastToken = undefined;
     this.probe.top = this.task.logprobs;
     return reused;
   }
@@ -71,18 +74,27 @@ export class LlamaSlot implements Slot {
 
   async step(): Promise<StepOutcome> {
     if (!this.task) throw new Error(`slot ${this.id} has no task`);
+    let evaluated: readonly Token[];
+    let injection: Token[] | undefined;
     if (!this.generator) {
       if (this.pendingPrompt.length > this.prefillChunk) {
-        await this.sequence.evaluateWithoutGeneratingNewTokens(this.pendingPrompt.splice(0, this.prefillChunk));
-        return { prefill: true };
+        const chunk = this.pendingPrompt.splice(0, this.prefillChunk);
+        await this.sequence.evaluateWithoutGeneratingNewTokens(chunk);
+        return { prefill: true, evaluated: chunk };
       }
       this.generator = this.sequence.evaluate(this.pendingPrompt, { ...this.task.evaluateOptions, yieldEogToken: true });
+      evaluated = this.pendingPrompt;
       this.pendingPrompt = [];
+    } else {
+      // node-llama-cpp's generator evaluates what next() passes, or else the token it yielded last.
+      injection = this.task.takeInjection();
+      evaluated = injection ?? [this.lastToken!];
     }
-    const r = await this.generator.next(this.task.takeInjection());
-    if (r.done) return { token: -1, eog: true };
+    const r = await this.generator.next(injection);
+    if (r.done) return { token: -1, eog: true, evaluated };
+    this.lastToken = r.value;
     const logprobs = this.probe.take();
-    return { token: r.value, eog: this.model.isEogToken(r.value), ...(logprobs && { logprobs }) };
+    return { token: r.value, eog: this.model.isEogToken(r.value), evaluated, ...(logprobs && { logprobs }) };
   }
 
   async release(): Promise<void> {
@@ -90,6 +102,7 @@ export class LlamaSlot implements Slot {
     this.generator = null;
     this.task = null;
     this.pendingPrompt = [];
+    this.lastToken = undefined;
     this.probe.top = undefined;
     await gen?.return();
   }

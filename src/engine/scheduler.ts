@@ -18,6 +18,10 @@
  *   batch) runs only the active tasks of one adapter set. When several sets are active the
  *   rounds go to the set served least recently, so the groups alternate; `onGroup` switches
  *   the context's adapters before the round's steps are issued.
+ * - Plan, then execute: `planRound` decides a round without touching a sequence (pages
+ *   allocated, idle pages evicted and requests preempted in the page pool, the adapter set, the
+ *   steps and their tokens) and returns it as a `RoundPlan`; `execute` then does it on the
+ *   slots: cuts the evicted caches, releases the preempted, steps the rest in one batch.
  */
 import type { KvPagePool, KvPoolStats } from "./kv/page-pool.js";
 import type { RawLogprobs } from "./logprobs.js";
@@ -30,12 +34,18 @@ export interface StepResult {
   logprobs?: RawLogprobs;
 }
 
-/** A step either evaluated a chunk of the prompt (no token yet) or produced a token. */
-export type StepOutcome = { prefill: true } | (StepResult & { prefill?: false });
+/**
+ * A step either evaluated a chunk of the prompt (no token yet) or produced a token. `evaluated`:
+ * the tokens the step added to the slot's KV cache, which the page pool commits.
+ */
+export type StepOutcome = { evaluated: readonly number[] } & ({ prefill: true } | (StepResult & { prefill?: false }));
 
 export interface Slot {
   readonly id: number;
-  /** Tokens this slot's KV cache holds now (kept after a request ends, for prefix reuse). */
+  /**
+   * Tokens this slot's KV cache holds now (kept after a request ends, for prefix reuse). Read
+   * when a request is placed, never per round: the page pool tracks the cache from the steps.
+   */
   cachedTokens(): readonly number[];
   /**
    * Bind a task: keep the longest common prefix of the cache and `task.tokens()` (nothing when
@@ -95,12 +105,26 @@ export interface SchedulerSnapshot {
   slots: Array<{ id: number; phase: SlotPhase; cachedTokens: number }>;
 }
 
+/** One round, decided before any of it runs; the page pool already reflects it. */
+export interface RoundPlan {
+  /** Idle slots whose caches lose their tails (their pages are freed): slot id to tokens kept. */
+  evictions: Map<number, number>;
+  /** Requests preempted for room, youngest first, their pages freed and the requests requeued. */
+  preempted: Array<{ slotId: number; task: SchedTask }>;
+  /** The adapter set the round runs; undefined when no request runs. */
+  group: string | undefined;
+  /** The slots that step, in ascending id, and the tokens each evaluates (its pages allocated). */
+  steps: Array<{ slotId: number; tokens: number }>;
+  /** The tokens of all steps: the round's single batched decode. */
+  tokens: number;
+}
+
 export interface SchedulerOptions {
   kv: KvPagePool;
   /** Reuse cached prefixes (in place, copied or shared); off only to measure what it gains. */
   prefixReuse: boolean;
-  /** Sees the tokens evaluated by each round's single batched decode. */
-  onRound?: (tokens: number, sequences: number) => void;
+  /** Sees each round's plan once its steps are issued (`plan.tokens`: the batched decode's tokens). */
+  onRound?: (plan: RoundPlan) => void;
   /** Called before each round with the adapter key of the tasks it runs; the round waits for it. */
   onGroup?: (adapterKey: string) => Promise<void> | void;
 }
@@ -157,7 +181,7 @@ export class Scheduler {
   private readonly lastUsed = new Map<number, number>();
   private readonly kv: KvPagePool;
   private readonly prefixReuse: boolean;
-  private readonly onRound: (tokens: number, sequences: number) => void;
+  private readonly onRound: (plan: RoundPlan) => void;
   private readonly onGroup: (adapterKey: string) => Promise<void> | void;
   /** The adapter set each slot's cache was computed with. */
   private readonly slotKeys = new Map<number, string>();
@@ -176,7 +200,7 @@ export class Scheduler {
     this.prefixReuse = options.prefixReuse;
     this.onRound = options.onRound ?? (() => {});
     this.onGroup = options.onGroup ?? (() => {});
-    for (const slot of this.slots) this.sync(slot);
+    for (const slot of this.slots) this.kv.commit(slot.id, slot.cachedTokens());
   }
 
   submit(task: SchedTask): void {
@@ -194,7 +218,7 @@ export class Scheduler {
       slots: this.slots.map((s) => ({
         id: s.id,
         phase: !this.active.has(s.id) ? "idle" : this.decoding.has(s.id) ? "decode" : "prefill",
-        cachedTokens: s.cachedTokens().length,
+        cachedTokens: this.kv.tokensOf(s.id),
       })),
     };
   }
@@ -228,8 +252,14 @@ export class Scheduler {
     }
   }
 
-  private sync(slot: Slot): void {
-    this.kv.sync(slot.id, slot.cachedTokens(), this.slotKeys.get(slot.id) ?? "");
+  /**
+   * After a failure the slot's cache is unknown: the pool takes it from the slot again. The
+   * one place that reads a whole cache after admission, off the round path.
+   */
+  private resync(slot: Slot): void {
+    this.kv.assign(slot.id, this.slotKeys.get(slot.id) ?? "");
+    this.kv.truncate(slot.id, 0);
+    this.kv.commit(slot.id, slot.cachedTokens());
   }
 
   private freeSlots(): Slot[] {
@@ -271,14 +301,17 @@ export class Scheduler {
       if (plan.donor) {
         const copied = await slot.copyPrefix(plan.donor, plan.reused);
         if (copied) this.kv.adopt(slot.id, plan.donor.id, plan.reused);
-        this.sync(slot);
+        else this.kv.truncate(slot.id, 0);
       }
       const reused = await slot.prepare(task, this.prefixReuse && (sameAdapters || plan.donor !== undefined));
-      this.sync(slot);
+      // The pages of a cache computed with other adapters go; the adopted or kept prefix stays.
+      this.kv.assign(slot.id, keyOf(task));
+      this.kv.truncate(slot.id, reused);
+      this.kv.touch(slot.id);
       task.onAdmitted(slot.id, reused);
     } catch (err) {
       this.active.delete(slot.id);
-      this.sync(slot);
+      this.resync(slot);
       task.onError(err);
       task.onReleased();
     }
@@ -324,8 +357,7 @@ export class Scheduler {
       const shared = Math.min(commonPrefixLength(leader.task.tokens(), tokens), tokens.length - 1);
       const pages = shared - (shared % B);
       if (pages <= plan.reused) continue;
-      const slot = this.slotById.get(slotId)!;
-      if (slot.cachedTokens().length < pages) return true;
+      if (this.kv.tokensOf(slotId) < pages) return true;
     }
     return false;
   }
@@ -361,60 +393,82 @@ export class Scheduler {
     return pages;
   }
 
+  /** The pool cut these slots' pages already; their sequences drop the same tokens. */
   private async applyEviction(cuts: Map<number, number>): Promise<void> {
-    for (const [slotId, keep] of cuts) {
-      const slot = this.slotById.get(slotId)!;
-      await slot.truncate(keep);
-      this.sync(slot);
-    }
-  }
-
-  /** Unified pool: frees pages for the coming round, by eviction and then by preemption. */
-  private async ensureRoundFits(): Promise<void> {
-    if (!this.kv.shared) return;
-    const need = () =>
-      this.slots
-        .filter((s) => this.active.has(s.id) && !this.active.get(s.id)!.task.cancelled)
-        .reduce((sum, s) => sum + this.kv.pagesToGrow(s.id, s.nextStepTokens()), 0);
-    let short = need() - this.kv.freePages();
-    if (short <= 0) return;
-    await this.applyEviction(this.kv.evict(short, this.freeSlots().map((s) => s.id)));
-    while ((short = need() - this.kv.freePages()) > 0 && this.active.size > 1) {
-      let youngest: [number, Entry] | undefined;
-      for (const item of this.active) if (!youngest || item[1].arrival > youngest[1].arrival) youngest = item;
-      await this.preempt(youngest![0]);
-    }
-  }
-
-  private async preempt(slotId: number): Promise<void> {
-    const entry = this.active.get(slotId)!;
-    const slot = this.slotById.get(slotId)!;
-    this.active.delete(slotId);
-    this.decoding.delete(slotId);
-    this.preemptions++;
-    entry.task.onPreempted();
-    await slot.release();
-    // Its pages go now (pages it shares stay with their other holders); it recomputes on resume.
-    await slot.truncate(0);
-    this.sync(slot);
-    const at = this.queue.findIndex((e) => e.arrival > entry.arrival);
-    this.queue.splice(at === -1 ? this.queue.length : at, 0, entry);
+    for (const [slotId, keep] of cuts) await this.slotById.get(slotId)!.truncate(keep);
   }
 
   private async round(): Promise<void> {
     const cancelled = this.slots.filter((s) => this.active.get(s.id)?.task.cancelled);
     await Promise.all(cancelled.map((s) => this.finish(s)));
-    await this.ensureRoundFits();
+    await this.execute(this.planRound());
+  }
+
+  /**
+   * Decides the next round without touching a sequence. Unified pool: every running sequence
+   * gets the pages of its next step, oldest request first; when the pool says "preempt", idle
+   * cached pages are evicted, then the youngest request is preempted, until the step fits or
+   * one request is left. Then the adapter set whose turn it is, and its slots' steps.
+   */
+  private planRound(): RoundPlan {
+    const plan: RoundPlan = { evictions: new Map(), preempted: [], group: undefined, steps: [], tokens: 0 };
+    if (this.kv.shared) {
+      const byAge = [...this.active].filter(([, e]) => !e.task.cancelled).sort((a, b) => a[1].arrival - b[1].arrival);
+      for (const [slotId] of byAge) {
+        const tokens = this.slotById.get(slotId)!.nextStepTokens();
+        while (this.active.has(slotId) && this.kv.allocate(slotId, tokens) === "preempt") {
+          const short = this.kv.pagesToGrow(slotId, tokens) - this.kv.freePages();
+          const cuts = this.kv.evict(short, this.freeSlots().map((s) => s.id));
+          for (const [id, keep] of cuts) plan.evictions.set(id, keep);
+          if (cuts.size > 0) continue;
+          if (this.active.size <= 1) break;
+          plan.preempted.push(this.planPreemption());
+        }
+      }
+    }
     const active = this.slots.filter((s) => this.active.has(s.id)).map((s) => this.active.get(s.id)!);
-    const group = pickGroup(active.map((e) => ({ key: keyOf(e.task), arrival: e.arrival })), this.groupServed);
+    plan.group = pickGroup(active.map((e) => ({ key: keyOf(e.task), arrival: e.arrival })), this.groupServed);
+    for (const slot of this.slots) {
+      const entry = this.active.get(slot.id);
+      if (!entry || keyOf(entry.task) !== plan.group) continue;
+      const tokens = slot.nextStepTokens();
+      plan.steps.push({ slotId: slot.id, tokens });
+      plan.tokens += tokens;
+    }
+    return plan;
+  }
+
+  /** Takes the youngest request off its slot and requeues it by age; its pages go now. */
+  private planPreemption(): { slotId: number; task: SchedTask } {
+    let youngest: [number, Entry] | undefined;
+    for (const item of this.active) if (!youngest || item[1].arrival > youngest[1].arrival) youngest = item;
+    const [slotId, entry] = youngest!;
+    this.active.delete(slotId);
+    this.decoding.delete(slotId);
+    this.preemptions++;
+    // Pages it shares stay with their other holders; it recomputes the rest on resume.
+    this.kv.truncate(slotId, 0);
+    const at = this.queue.findIndex((e) => e.arrival > entry.arrival);
+    this.queue.splice(at === -1 ? this.queue.length : at, 0, entry);
+    return { slotId, task: entry.task };
+  }
+
+  /** Runs a plan on the slots: evictions and preemptions first, then every step in one batch. */
+  private async execute(plan: RoundPlan): Promise<void> {
+    await this.applyEviction(plan.evictions);
+    for (const { slotId, task } of plan.preempted) {
+      const slot = this.slotById.get(slotId)!;
+      task.onPreempted();
+      await slot.release();
+      await slot.truncate(0);
+    }
+    const group = plan.group;
     if (group === undefined) return;
     // Only the sets with active tasks are remembered: a set that comes back counts as new.
-    const activeKeys = new Set(active.map((e) => keyOf(e.task)));
+    const activeKeys = new Set([...this.active.values()].map((e) => keyOf(e.task)));
     for (const key of this.groupServed.keys()) if (!activeKeys.has(key)) this.groupServed.delete(key);
     this.groupServed.set(group, ++this.rounds);
-    const live = this.slots
-      .filter((s) => this.active.has(s.id) && keyOf(this.active.get(s.id)!.task) === group)
-      .map((s) => [s, this.active.get(s.id)!.task] as const);
+    const live = plan.steps.map(({ slotId }) => [this.slotById.get(slotId)!, this.active.get(slotId)!.task] as const);
     try {
       await this.onGroup(group);
     } catch (err) {
@@ -424,19 +478,19 @@ export class Scheduler {
       return;
     }
     // Issue every step synchronously, in ascending slot order, before awaiting any of them.
-    const batchTokens = live.reduce((sum, [slot]) => sum + slot.nextStepTokens(), 0);
     const steps = live.map(([slot]) => slot.step());
-    this.onRound(batchTokens, live.length);
+    this.onRound(plan);
     const results = await Promise.allSettled(steps);
     const finished: Slot[] = [];
     results.forEach((r, i) => {
       const [slot, task] = live[i]!;
-      this.sync(slot);
       if (r.status === "rejected") {
+        this.resync(slot);
         task.onError(r.reason);
         finished.push(slot);
         return;
       }
+      this.kv.commit(slot.id, r.value.evaluated);
       if (r.value.prefill) {
         if (task.cancelled) finished.push(slot);
         return;
@@ -445,6 +499,8 @@ export class Scheduler {
       if (task.cancelled || task.onToken(r.value)) finished.push(slot);
     });
     await Promise.all(finished.map((s) => this.finish(s)));
+    // Allocation is per round: the sequences of other adapter sets give their pages back until their turn.
+    for (const slotId of this.active.keys()) this.kv.unreserve(slotId);
   }
 
   private async finish(slot: Slot): Promise<void> {
@@ -454,7 +510,9 @@ export class Scheduler {
     try {
       await slot.release();
     } finally {
-      this.sync(slot);
+      // What it reserved and did not use goes back; its cache is the most recently used.
+      this.kv.unreserve(slot.id);
+      this.kv.touch(slot.id);
       entry?.task.onReleased();
     }
   }

@@ -8,10 +8,13 @@ import type { Config, ModelEntry } from "../config/schema.js";
 import { modelIdFromPath } from "../models/resolve.js";
 import type { ModelSpec } from "./served-model.js";
 
-/** The `model.*` settings of one `models:` entry: the global ones with the entry's own on top. */
+/**
+ * The `model.*` settings of one `models:` entry: the global ones with the entry's own on top.
+ * `model.lora` names adapters of the default model's weights, so no other model inherits them.
+ */
 function entrySettings(config: Config, entry: ModelEntry): Config["model"] {
   const { id: _id, source: _source, fallbacks: _fallbacks, ...own } = entry;
-  return { ...config.model, ...own };
+  return { ...config.model, lora: [], ...own };
 }
 
 const realpath = (file: string) => {
@@ -27,7 +30,7 @@ export function modelSpecs(config: Config, defaultModel: { id: string; path: str
   // A `models:` entry with the default model's id gives it fallbacks and settings; its source stays model.source.
   const own = config.models.find((e) => e.id === defaultModel.id);
   const specs: ModelSpec[] = [
-    { id: defaultModel.id, sources: [defaultModel.path, ...(own?.fallbacks ?? [])], model: own ? entrySettings(config, own) : config.model },
+    { id: defaultModel.id, sources: [defaultModel.path, ...(own?.fallbacks ?? [])], model: own ? { ...entrySettings(config, own), lora: config.model.lora } : config.model },
   ];
   const ids = new Set([defaultModel.id]);
   for (const entry of config.models) {
@@ -46,7 +49,7 @@ export function modelSpecs(config: Config, defaultModel: { id: string; path: str
     const id = modelIdFromPath(file);
     if (ids.has(id) || known.has(realpath(file))) continue;
     ids.add(id);
-    specs.push({ id, sources: [file], model: config.model });
+    specs.push({ id, sources: [file], model: { ...config.model, lora: [] } });
   }
   return specs;
 }

@@ -19,10 +19,13 @@ export interface TestServer {
 /**
  * `logger` defaults to a silent one; pass a pino logger over a capture stream to read the logs.
  * Without a `server.dataDir`, the server stores into a temp folder of its own, removed when it
- * stops: servers of parallel test files must not share (and evict from) one store.
+ * stops: servers of parallel test files must not share (and evict from) one store. Without a
+ * `model.dir`, it scans an empty temp folder of its own: the repository's models/ holds whatever
+ * other tests synthesized there, which would otherwise be listed as served models.
  */
 export async function startTestServer(modelPath: string, set: Record<string, unknown> = {}, logger: Logger = pino({ level: "silent" })): Promise<TestServer> {
   const ownDataDir = "server.dataDir" in set ? null : mkdtempSync(join(tmpdir(), "edgellm-data-"));
+  const ownModelDir = "model.dir" in set ? null : mkdtempSync(join(tmpdir(), "edgellm-models-"));
   const config = loadConfig(
     {
       set: {
@@ -33,6 +36,7 @@ export async function startTestServer(modelPath: string, set: Record<string, unk
         "model.threads": 1,
         "log.level": "silent",
         ...(ownDataDir && { "server.dataDir": ownDataDir }),
+        ...(ownModelDir && { "model.dir": ownModelDir }),
         ...set,
       },
     },
@@ -51,6 +55,7 @@ export async function startTestServer(modelPath: string, set: Record<string, unk
   const stop = async () => {
     await running.stop();
     if (ownDataDir) rmSync(ownDataDir, { recursive: true, force: true });
+    if (ownModelDir) rmSync(ownModelDir, { recursive: true, force: true });
   };
   return { url, baseURL: `${url}/v1`, modelId: worker.id, running, stop };
 }

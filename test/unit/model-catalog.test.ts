@@ -46,4 +46,15 @@ describe("modelSpecs", () => {
     ]);
     expect(specs[0]!.model.sequences).toBe(1);
   });
+
+  it("model.lora stays with the default model: entries and model.dir files get no adapters", () => {
+    const withLora = loadConfig({ set: { "model.dir": dir, "model.lora": ["pirate=/adapters/pirate.gguf"], models: [{ id: "big", source: "hf:org/repo:Q8_0" }] } }, {});
+    const specs = modelSpecs(withLora, { id: "Default", path: join(dir, "Default.gguf") });
+    expect(specs.map((s) => [s.id, s.model.lora.length])).toEqual([
+      ["Default", 1],
+      ["big", 0],
+      ["a", 0],
+      ["b", 0],
+    ]);
+  });
 });

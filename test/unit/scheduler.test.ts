@@ -1,5 +1,5 @@
 import { describe, it, expect } from "vitest";
-import { Scheduler, commonPrefixLength, pickGroup, type SchedTask, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
+import { Scheduler, commonPrefixLength, pickGroup, type RoundPlan, type SchedTask, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
 import { KvPagePool } from "../../src/engine/kv/page-pool.js";
 
 /** A fake engine: records which slots stepped in each tick (one tick = one llama_decode batch). */
@@ -33,7 +33,10 @@ class FakeSlot implements Slot {
     private readonly outputs: Map<SchedTask, number[]>,
     private readonly chunk: number,
   ) {}
+  /** Reads of the whole cache. */
+  cachedReads = 0;
   cachedTokens() {
+    this.cachedReads++;
     return this.cache;
   }
   async prepare(task: SchedTask, reuse: boolean) {
@@ -59,16 +62,17 @@ class FakeSlot implements Slot {
   step(): Promise<StepOutcome> {
     this.engine.step(this.id);
     if (this.pending.length > this.chunk) {
-      this.cache.push(...this.pending.splice(0, this.chunk));
-      return Promise.resolve({ prefill: true });
+      const evaluated = this.pending.splice(0, this.chunk);
+      this.cache.push(...evaluated);
+      return Promise.resolve({ prefill: true, evaluated });
     }
-    if (this.pending.length > 0) this.cache.push(...this.pending.splice(0));
-    else this.cache.push(this.lastSampled!);
+    const evaluated = this.pending.length > 0 ? this.pending.splice(0) : [this.lastSampled!];
+    this.cache.push(...evaluated);
     const pos = this.task!.out.length;
     if (pos === this.failAt) return Promise.reject(new Error("decode failed"));
     const token = (this.outputs.get(this.task!) ?? [])[pos];
     this.lastSampled = token ?? null;
-    return Promise.resolve(token === undefined ? { token: 0, eog: true } : { token, eog: false });
+    return Promise.resolve(token === undefined ? { token: 0, eog: true, evaluated } : { token, eog: false, evaluated });
   }
   async release() {
     this.task = null;
@@ -126,18 +130,22 @@ function setup(nSlots: number, chunk = 1000, kv?: { pageTokens?: number; pages?:
   const outputs = new Map<SchedTask, number[]>();
   const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs, chunk));
   const rounds: Array<[number, number]> = [];
+  const plans: RoundPlan[] = [];
   /** The adapter key of each round, in order. */
   const groups: string[] = [];
   const pool = new KvPagePool(kv?.pageTokens ?? 16, kv?.pages ?? 1_000_000, kv?.unified ?? false);
   const scheduler = new Scheduler([...slots].reverse(), {
     kv: pool,
     prefixReuse: kv?.prefixReuse ?? true,
-    onRound: (tokens, sequences) => rounds.push([tokens, sequences]),
+    onRound: (plan) => {
+      plans.push(plan);
+      rounds.push([plan.tokens, plan.steps.length]);
+    },
     onGroup: (key) => {
       groups.push(key);
     },
   });
-  return { engine, outputs, slots, scheduler, rounds, pool, groups };
+  return { engine, outputs, slots, scheduler, rounds, plans, pool, groups };
 }
 
 describe("Scheduler", () => {
@@ -381,6 +389,100 @@ describe("Scheduler", () => {
     expect(younger.out).toEqual(youngerOut);
     expect(scheduler.snapshot().preemptions).toBe(younger.preempted);
     expect(pool.usedPages()).toBeLessThanOrEqual(10);
+  });
+
+  describe("the page pool as the allocator", () => {
+    /** The pool's pages hold exactly the tokens each slot's cache holds. */
+    function expectMirrors(pool: KvPagePool, slots: FakeSlot[]): void {
+      for (const slot of slots) expect(pool.tokens(slot.id)).toEqual(slot.cache);
+    }
+
+    for (const unified of [true, false]) {
+      it(`${unified ? "unified" : "per-sequence"}: tracks every cache from the steps alone, through copies, eviction, preemption and adapter changes`, async () => {
+        const { outputs, slots, scheduler, pool } = setup(3, 3, { pageTokens: 4, pages: unified ? 9 : 1_000_000, unified });
+        const system = Array.from({ length: 9 }, (_, i) => 50 + i);
+        const a = task([...system, 1]);
+        const b = task([...system, 2]);
+        const c = task([7, 8, 9, 10, 11], 100, "L");
+        outputs.set(a, Array.from({ length: 14 }, (_, i) => 100 + i));
+        outputs.set(b, Array.from({ length: 14 }, (_, i) => 200 + i));
+        outputs.set(c, Array.from({ length: 6 }, (_, i) => 300 + i));
+        [a, b, c].forEach((t) => scheduler.submit(t));
+        await Promise.all([a.done, b.done, c.done]);
+        expect(a.out).toHaveLength(14);
+        expect(b.out).toHaveLength(14);
+        expect(c.out).toHaveLength(6);
+        if (unified) expect(a.preempted + b.preempted + c.preempted).toBeGreaterThan(0);
+        expectMirrors(pool, slots);
+        // A later request on another adapter set and one that reuses a cached prefix.
+        const d = task([...system, 3], 100, "L");
+        const e = task([...system, 1, 100, 101]);
+        outputs.set(d, [1, 2]);
+        outputs.set(e, [3]);
+        scheduler.submit(d);
+        scheduler.submit(e);
+        await Promise.all([d.done, e.done]);
+        expect(e.reused).toBeGreaterThan(0);
+        expectMirrors(pool, slots);
+        if (unified) expect(pool.usedPages()).toBeLessThanOrEqual(9);
+      });
+    }
+
+    it("plans each round before running it: the youngest request preempted, its slot not stepping, the rest in ascending order", async () => {
+      const { outputs, scheduler, plans } = setup(2, 1000, { pageTokens: 4, pages: 10, unified: true });
+      const older = task([1, 2, 3, 4]);
+      const younger = task([5, 6, 7, 8]);
+      outputs.set(older, Array.from({ length: 20 }, (_, i) => 100 + i));
+      outputs.set(younger, Array.from({ length: 20 }, (_, i) => 300 + i));
+      scheduler.submit(older);
+      scheduler.submit(younger);
+      await Promise.all([older.done, younger.done]);
+      const preempting = plans.filter((p) => p.preempted.length > 0);
+      expect(preempting.length).toBe(younger.preempted);
+      for (const plan of preempting) {
+        expect(plan.preempted.map((p) => p.task)).toEqual([younger]);
+        expect(plan.steps.map((s) => s.slotId)).toEqual([older.slot]);
+      }
+      for (const plan of plans) {
+        const ids = plan.steps.map((s) => s.slotId);
+        expect(ids).toEqual([...ids].sort((a, b) => a - b));
+        expect(plan.tokens).toBe(plan.steps.reduce((sum, s) => sum + s.tokens, 0));
+      }
+    });
+
+    it("plans the eviction of an idle cache when a running sequence grows into its pages", async () => {
+      const { outputs, slots, scheduler, plans, pool } = setup(2, 1000, { pageTokens: 4, pages: 6, unified: true });
+      const idle = task(Array.from({ length: 8 }, (_, i) => i));
+      outputs.set(idle, [1]);
+      scheduler.submit(idle);
+      await idle.done;
+      expect(pool.usedPages()).toBe(3);
+      const growing = task([50, 51, 52, 53], 10);
+      outputs.set(growing, Array.from({ length: 10 }, (_, i) => 60 + i));
+      scheduler.submit(growing);
+      await growing.done;
+      expect(growing.out).toHaveLength(10);
+      expect(growing.preempted).toBe(0);
+      const evicting = plans.filter((p) => p.evictions.size > 0);
+      expect(evicting).toHaveLength(1);
+      // One page was short: only the idle cache's last page goes.
+      expect([...evicting[0]!.evictions]).toEqual([[idle.slot, 8]]);
+      expect(slots[idle.slot]!.cache).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(pool.tokens(idle.slot)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    });
+
+    it("reads no slot's whole cache per round: a 200-token generation reads as much as a 5-token one", async () => {
+      const reads = async (maxTokens: number, unified: boolean) => {
+        const { outputs, slots, scheduler } = setup(2, 1000, { pageTokens: 4, unified });
+        const t = task(Array.from({ length: 40 }, (_, i) => i), maxTokens);
+        outputs.set(t, Array.from({ length: maxTokens }, (_, i) => 500 + i));
+        scheduler.submit(t);
+        await t.done;
+        expect(t.out).toHaveLength(maxTokens);
+        return slots.reduce((sum, s) => sum + s.cachedReads, 0);
+      };
+      for (const unified of [true, false]) expect(await reads(200, unified)).toBe(await reads(5, unified));
+    });
   });
 
   describe("LoRA adapter sets", () => {

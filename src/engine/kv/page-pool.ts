@@ -6,8 +6,14 @@
  * before it), so equal hashes mean equal prefixes and the prefix index finds which slot holds
  * the longest run of a new prompt's pages. The chain starts from the sequence's LoRA adapter set
  * (its key), because adapters change the KV values: equal tokens under different adapters are
- * different pages, never shared. llama.cpp keeps the cells; this class mirrors them:
- * after every change to a sequence the engine calls `sync` with the tokens the sequence holds.
+ * different pages, never shared.
+ *
+ * The pool is the allocator, kept up to date by each change rather than re-read: the scheduler
+ * `allocate`s a sequence's pages before a round (or learns it must preempt), `commit`s the
+ * tokens the round evaluated into them, `adopt`s (forks) a cached prefix, `truncate`s what a
+ * sequence drops and `touch`es a sequence it used. Each call costs what it changes (the tokens
+ * added, the pages dropped), never the context length, so a round's accounting does not grow
+ * with the context.
  *
  * In a unified pool a prefix copied from another sequence shares its cells
  * (`llama_memory_seq_cp` tags them with both sequences), so `adopt` shares the donor's pages
@@ -62,6 +68,8 @@ export class KvPagePool {
   private readonly roots = new Map<number, string>();
   /** Full pages by hash; several when sequences computed the same prefix on their own. */
   private readonly index = new Map<string, Set<Page>>();
+  /** Pages allocated to a slot ahead of the tokens that will fill them (counted as used). */
+  private readonly reserved = new Map<number, number>();
   private used = 0;
   private nextId = 0;
   private clock = 0;
@@ -115,42 +123,87 @@ export class KvPagePool {
   }
 
   /**
-   * Reconcile the slot's page table with the tokens its sequence now holds, computed under the
-   * adapter set `adapterKey` ("" = none); a new adapter set replaces every page.
+   * The adapter set (`adapterKey`, "" = none) the slot computes its cache with from now on; a
+   * new set drops every page the slot holds.
    */
-  sync(slotId: number, tokens: readonly number[], adapterKey = ""): void {
-    const B = this.pageTokens;
-    const table = this.tables.get(slotId) ?? [];
-    this.tables.set(slotId, table);
+  assign(slotId: number, adapterKey: string): void {
     const root = rootHash(adapterKey);
-    if ((this.roots.get(slotId) ?? "") !== root) this.dropFrom(slotId, table, 0);
+    if ((this.roots.get(slotId) ?? "") !== root) this.truncate(slotId, 0);
     this.roots.set(slotId, root);
+  }
+
+  /**
+   * Reserves the pages the slot needs to grow by `nTokens` (what it holds in reserve already
+   * counts): the number of pages reserved now, or "preempt" when too few pages are free, in
+   * which case nothing is reserved. `commit` fills reserved pages before taking new ones.
+   */
+  allocate(slotId: number, nTokens: number): number | "preempt" {
+    const more = this.pagesToGrow(slotId, nTokens) - (this.reserved.get(slotId) ?? 0);
+    if (more <= 0) return 0;
+    if (more > this.freePages()) return "preempt";
+    this.reserved.set(slotId, (this.reserved.get(slotId) ?? 0) + more);
+    this.used += more;
+    return more;
+  }
+
+  /**
+   * The slot's sequence now also holds `tokens` (evaluated after what it held): they fill its
+   * last page, then its reserved pages, then new ones. What stays reserved is given back.
+   */
+  commit(slotId: number, tokens: readonly number[]): void {
+    const B = this.pageTokens;
+    const table = this.tableOf(slotId);
     const now = ++this.clock;
-    const pages = Math.ceil(tokens.length / B);
-    let i = 0;
-    for (; i < table.length && i < pages; i++) {
-      const page = table[i]!;
-      const start = i * B;
-      const end = Math.min(start + B, tokens.length);
-      if (!sameTokens(page.tokens, tokens, start, Math.min(end, start + page.tokens.length))) break;
-      if (page.tokens.length === end - start) {
-        page.lastUsed = now;
-        continue;
+    let last = table.at(-1);
+    for (let t = 0; t < tokens.length; ) {
+      // Only a private page that is not full grows in place; a shared or full one is followed by a new page.
+      if (!last || last.hash !== undefined || last.holders.size > 1) {
+        last = this.take(slotId, now);
+        table.push(last);
       }
-      // Only a private page that is not full may change in place; anything else is replaced.
-      if (page.holders.size > 1 || page.hash !== undefined) break;
-      if (page.tokens.length > end - start) page.tokens.length = end - start;
-      else for (let t = start + page.tokens.length; t < end; t++) page.tokens.push(tokens[t]!);
-      page.lastUsed = now;
-      if (page.tokens.length === B) this.seal(page, i === 0 ? root : table[i - 1]!.hash!);
+      const n = Math.min(B - last.tokens.length, tokens.length - t);
+      for (let k = 0; k < n; k++) last.tokens.push(tokens[t + k]!);
+      t += n;
+      last.lastUsed = now;
+      if (last.tokens.length === B) this.seal(last, table.length === 1 ? (this.roots.get(slotId) ?? "") : table.at(-2)!.hash!);
     }
-    this.dropFrom(slotId, table, i);
-    for (; i < pages; i++) {
-      const start = i * B;
-      const page = this.allocate(slotId, Array.from(tokens.slice(start, Math.min(start + B, tokens.length))), now);
-      table.push(page);
-      if (page.tokens.length === B) this.seal(page, i === 0 ? root : table[i - 1]!.hash!);
+    this.unreserve(slotId);
+  }
+
+  /**
+   * The slot's sequence keeps its first `keep` tokens and drops the rest (and its reserve). A
+   * page cut into that others share or that was full is replaced by a private page holding the
+   * kept part.
+   */
+  truncate(slotId: number, keep: number): void {
+    this.unreserve(slotId);
+    const table = this.tables.get(slotId);
+    if (!table || keep >= this.tokensOf(slotId)) return;
+    const B = this.pageTokens;
+    const at = Math.floor(keep / B);
+    const inPage = keep - at * B;
+    if (inPage === 0) return this.dropFrom(slotId, table, at);
+    const page = table[at]!;
+    this.dropFrom(slotId, table, at + 1);
+    if (page.holders.size === 1 && page.hash === undefined) {
+      page.tokens.length = inPage;
+      return;
     }
+    const kept = page.tokens.slice(0, inPage);
+    this.dropFrom(slotId, table, at);
+    const copy = this.newPage(slotId, kept, ++this.clock);
+    table.push(copy);
+  }
+
+  /** The slot's pages were just used: eviction takes pages unused the longest first. */
+  touch(slotId: number): void {
+    const now = ++this.clock;
+    for (const page of this.tables.get(slotId) ?? []) page.lastUsed = now;
+  }
+
+  /** Token ids the slot's pages hold, in order: what tests compare with a sequence's cache (a copy, O(context)). */
+  tokens(slotId: number): number[] {
+    return (this.tables.get(slotId) ?? []).flatMap((p) => p.tokens);
   }
 
   /**
@@ -162,9 +215,8 @@ export class KvPagePool {
     const donor = this.tables.get(donorId) ?? [];
     const count = tokens / this.pageTokens;
     if (count > donor.length) throw new Error(`adopt: slot ${donorId} holds ${donor.length} pages, not ${count}`);
-    const table = this.tables.get(slotId) ?? [];
-    this.dropFrom(slotId, table, 0);
-    this.tables.set(slotId, table);
+    this.truncate(slotId, 0);
+    const table = this.tableOf(slotId);
     this.roots.set(slotId, this.roots.get(donorId) ?? "");
     const now = ++this.clock;
     for (const page of donor.slice(0, count)) {
@@ -173,7 +225,7 @@ export class KvPagePool {
         page.holders.add(slotId);
         table.push(page);
       } else {
-        const copy = this.allocate(slotId, [...page.tokens], now);
+        const copy = this.newPage(slotId, [...page.tokens], now);
         copy.hash = page.hash;
         this.indexPage(copy);
         table.push(copy);
@@ -253,9 +305,32 @@ export class KvPagePool {
     return table.slice(Math.floor(fromToken / this.pageTokens)).filter((p) => p.holders.size === 1).length;
   }
 
-  private allocate(slotId: number, tokens: number[], now: number): Page {
+  private tableOf(slotId: number): Page[] {
+    let table = this.tables.get(slotId);
+    if (!table) this.tables.set(slotId, (table = []));
+    return table;
+  }
+
+  private newPage(slotId: number, tokens: number[], now: number): Page {
     this.used++;
     return { id: this.nextId++, tokens, hash: undefined, holders: new Set([slotId]), lastUsed: now };
+  }
+
+  /** A page for the slot to grow into: one it reserved, or a new one. */
+  private take(slotId: number, now: number): Page {
+    const reserved = this.reserved.get(slotId) ?? 0;
+    if (reserved > 0) {
+      // The reserved page is counted already.
+      this.reserved.set(slotId, reserved - 1);
+      this.used--;
+    }
+    return this.newPage(slotId, [], now);
+  }
+
+  /** Gives back the pages the slot reserved and did not fill. */
+  unreserve(slotId: number): void {
+    this.used -= this.reserved.get(slotId) ?? 0;
+    this.reserved.delete(slotId);
   }
 
   private seal(page: Page, previousHash: string): void {
