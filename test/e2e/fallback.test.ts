@@ -13,6 +13,7 @@ import pino from "pino";
 import OpenAI from "openai";
 import { scriptedModel } from "../helpers/models.js";
 import { waitFor } from "../helpers/stream.js";
+import { streamLoad, timedStream } from "../helpers/chat.js";
 import { loadConfig } from "../../src/config/load.js";
 import { start, type Running } from "../../src/main.js";
 import type { PressureReading, PressureSource } from "../../src/models/pressure.js";
@@ -85,31 +86,9 @@ describe("quantization fallback under (fake) memory pressure", () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  async function stream() {
-    const started = Date.now();
-    const chunks = await client.chat.completions.create({
-      model: "scripted",
-      stream: true,
-      messages: [{ role: "user", content: "hi" }],
-      chat_template_kwargs: { enable_thinking: false },
-    } as OpenAI.ChatCompletionCreateParamsStreaming);
-    let text = "";
-    let finish: string | null = null;
-    for await (const chunk of chunks) {
-      text += chunk.choices[0]?.delta.content ?? "";
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-    }
-    return { text, finish, started, ended: Date.now() };
-  }
-
+  const stream = () => timedStream(client, "scripted");
   /** Two streams at a time until `until()`; returns every result. */
-  async function streamsUntil(until: () => boolean) {
-    const results: Awaited<ReturnType<typeof stream>>[] = [];
-    await Promise.all([0, 1].map(async () => {
-      while (!until()) results.push(await stream());
-    }));
-    return results;
-  }
+  const streamsUntil = (until: () => boolean) => streamLoad(client, "scripted", 2, until);
 
   const health = async () => (await (await fetch(`${url}/health`)).json()) as { status: string; fallback?: Record<string, { variant: number; source: string; reason: string; availableMiB: number }> };
   const metric = async (line: string) => (await (await fetch(`${url}/metrics`)).text()).split("\n").includes(line);

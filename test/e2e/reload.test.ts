@@ -11,6 +11,7 @@ import { LORA_ADAPTER_REPLY, LORA_BASE_REPLY, scriptedLoraModel, scriptedModel }
 import { startTestServer, type TestServer } from "../helpers/server.js";
 import { loadConfig } from "../../src/config/load.js";
 import { waitFor } from "../helpers/stream.js";
+import { streamLoad, timedStream } from "../helpers/chat.js";
 
 const SCRIPT =
   "Blue green reloads keep every stream whole: a fresh worker loads beside the old one, takes the new requests once ready, " +
@@ -39,34 +40,8 @@ describe("blue-green reload under streaming load", () => {
   const contextLength = async () =>
     ((await (await fetch(`${server.baseURL}/models/${server.modelId}`)).json()) as { meta: { context_length: number } }).meta.context_length;
 
-  /** One streamed chat; resolves with its text, finish reason and when it started and ended. */
-  async function stream() {
-    const started = Date.now();
-    const chunks = await client.chat.completions.create({
-      model: server.modelId,
-      stream: true,
-      messages: [{ role: "user", content: "hi" }],
-      chat_template_kwargs: { enable_thinking: false },
-    } as OpenAI.ChatCompletionCreateParamsStreaming);
-    let text = "";
-    let finish: string | null = null;
-    for await (const chunk of chunks) {
-      text += chunk.choices[0]?.delta.content ?? "";
-      finish = chunk.choices[0]?.finish_reason ?? finish;
-    }
-    return { text, finish, started, ended: Date.now() };
-  }
-
-  /** Streams `concurrency` at a time, starting a new one as each ends, until `until()` says stop. */
-  async function load(concurrency: number, until: () => boolean) {
-    const results: Awaited<ReturnType<typeof stream>>[] = [];
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (!until()) results.push(await stream());
-      }),
-    );
-    return results;
-  }
+  const stream = () => timedStream(client, server.modelId);
+  const load = (concurrency: number, until: () => boolean) => streamLoad(client, server.modelId, concurrency, until);
 
   it("POST /v1/models/reload swaps the worker while streams run; every stream completes with the script", async () => {
     const model = server.running.registry.list()[0]!;

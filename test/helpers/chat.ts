@@ -41,3 +41,35 @@ export async function collect(stream: AsyncIterable<Chunk>): Promise<Collected> 
   }
   return out;
 }
+
+export interface TimedStream {
+  text: string;
+  finish: string | null;
+  /** Date.now() when the request was sent and when its stream ended. */
+  started: number;
+  ended: number;
+}
+
+/** One streamed chat ("hi", thinking off) to `model`: its content, finish reason and timing. */
+export async function timedStream(client: OpenAI, model: string): Promise<TimedStream> {
+  const started = Date.now();
+  const chunks = await client.chat.completions.create({
+    model,
+    stream: true,
+    messages: [{ role: "user", content: "hi" }],
+    chat_template_kwargs: { enable_thinking: false },
+  } as OpenAI.ChatCompletionCreateParamsStreaming);
+  const { content, finishReason } = await collect(chunks);
+  return { text: content, finish: finishReason, started, ended: Date.now() };
+}
+
+/** `concurrency` timed streams at a time, a new one as each ends, until `until()` says stop; every result. */
+export async function streamLoad(client: OpenAI, model: string, concurrency: number, until: () => boolean): Promise<TimedStream[]> {
+  const results: TimedStream[] = [];
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (!until()) results.push(await timedStream(client, model));
+    }),
+  );
+  return results;
+}
