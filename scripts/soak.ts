@@ -14,7 +14,9 @@
  * process + model worker, from /proc) after the warm-up and at the end of the load (each the
  * median of a window a third of the post-warm-up time wide; see medianIn).
  * Exits 1 on any client-side error other than a 429, an error in the server's log, a busy
- * engine after the run, a failed shutdown, or RSS growth of 5% or more after warm-up.
+ * engine after the run, a failed shutdown, RSS growth of 5% or more after warm-up, or a p99 TTFT
+ * of the requests sent in the last 5 minutes (a third of the time after warm-up in shorter runs)
+ * above 1.2x that of the first 5 minutes after warm-up.
  *
  * Options (defaults finish in about 3 minutes with the tiny model on 2 cores):
  *   --clients 50            concurrent clients (each sends its requests one after the other)
@@ -41,7 +43,7 @@
  *   --seed 1                prompts and disconnect plans are repeatable for a seed
  *   --out <dir>             server log (default /tmp/edgellm-soak-<time>)
  */
-import { readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -59,6 +61,9 @@ handleHelp(import.meta.url);
 
 const MODEL_ALIAS = "soak";
 const RSS_GROWTH_LIMIT_PCT = 5;
+/** The p99 TTFT of the last window after warm-up may be at most this multiple of the first one's (windows of at most TTFT_WINDOW_S). */
+const TTFT_DRIFT_LIMIT = 1.2;
+const TTFT_WINDOW_S = 300;
 const RSS_SAMPLE_MS = 1000;
 /** Distinct prompts: requests repeat them at random, so both fresh prefills and prefix-cache hits happen. */
 const PROMPT_POOL = 32;
@@ -122,6 +127,8 @@ interface Sent {
   outcome: Outcome;
   /** How late the request started against its slot in the rate schedule (all clients busy). */
   lagMs: number;
+  /** Seconds since the load started, when the request was sent. */
+  startS: number;
 }
 
 interface RssSample extends TreeRss {
@@ -182,9 +189,10 @@ async function runLoad(target: SoakTarget, serverPid: number, prompts: string[])
       }
       const prompt = prompts[Math.floor(random() * prompts.length)]!;
       inFlight++;
+      const startS = elapsedS();
       const outcome = await soakRequest(target, { prompt, maxTokens: cfg.maxTokens, seed: i }, plan);
       inFlight--;
-      records.push({ outcome, lagMs: Math.max(0, -waitMs) });
+      records.push({ outcome, lagMs: Math.max(0, -waitMs), startS });
     }
   };
   try {
@@ -314,11 +322,15 @@ async function main(): Promise<number> {
   log(`model ${model}; building ${PROMPT_POOL} prompts of ${cfg.promptTokens} tokens`);
   const prompts = Array.from({ length: PROMPT_POOL }, (_, i) => textOfTokens(cfg.promptTokens, cfg.seed * 1000 + i));
   const port = await freePort();
+  const emptyModelDir = path.join(outDir, "models");
+  mkdirSync(emptyModelDir, { recursive: true });
   const args = [
     "--import", "tsx", "src/cli.ts",
     "--model", model, "--alias", MODEL_ALIAS, "--port", String(port), "--host", "127.0.0.1",
     "--parallel", String(cfg.parallel), "--threads", String(cfg.threads), "--log-level", "warn",
     "--set", `limits.maxConcurrentRequestsPerClient=${cfg.perClientLimit}`,
+    // An empty model folder: the server serves the soak's model only, not every file in models/.
+    "--set", `model.dir=${emptyModelDir}`,
   ];
   const logFile = path.join(outDir, "server.log");
   // The forked worker inherits the environment, so one NODE_OPTIONS limits both processes.
@@ -365,6 +377,13 @@ async function soak(server: RunningServer, command: string, prompts: string[], l
   const errorKinds = new Map<string, number>();
   for (const e of errors) errorKinds.set(e.message, (errorKinds.get(e.message) ?? 0) + 1);
   const ttft = completed.map((c) => c.ttftMs).filter(Number.isFinite);
+  // TTFT drift: p99 of the requests sent in the first and the last window after warm-up.
+  const driftS = Math.min(TTFT_WINDOW_S, (cfg.durationS - cfg.warmup * cfg.durationS) / 3);
+  const ttftIn = (from: number, to: number) =>
+    run.records.flatMap((r) => (r.outcome.kind === "completed" && r.startS >= from && r.startS < to && Number.isFinite(r.outcome.ttftMs) ? [r.outcome.ttftMs] : []));
+  const ttftFirst = ttftIn(cfg.warmup * cfg.durationS, cfg.warmup * cfg.durationS + driftS);
+  const ttftLast = ttftIn(cfg.durationS - driftS, cfg.durationS);
+  const ttftDrift = percentile(ttftLast, 99) / percentile(ttftFirst, 99);
   const e2e = completed.map((c) => c.e2eMs);
   const outTokens = completed.reduce((a, c) => a + c.completionTokens, 0);
   const finishKinds = new Map<string, number>();
@@ -393,6 +412,7 @@ async function soak(server: RunningServer, command: string, prompts: string[], l
   if (serverSaid.errors > 0) failures.push(`the server logged ${serverSaid.errors} error${serverSaid.errors === 1 ? "" : "s"}`);
   if (!engine.idle) failures.push(`engine not idle ${IDLE_WAIT_MS / 1000} s after the load`);
   if (probe.kind !== "completed") failures.push(`a normal request after the load did not complete (${probe.kind}${"message" in probe ? `: ${probe.message}` : ""})`);
+  if (!(ttftDrift <= TTFT_DRIFT_LIMIT)) failures.push(`TTFT p99 of the last ${fmt(driftS, 0)} s is ${fmt(ttftDrift, 2)}x that of the first ${fmt(driftS, 0)} s after warm-up (limit ${TTFT_DRIFT_LIMIT}x)`);
   if (!(growthPct < RSS_GROWTH_LIMIT_PCT)) failures.push(`RSS grew ${fmt(growthPct, 1)}% after warm-up (limit ${RSS_GROWTH_LIMIT_PCT}%)`);
   if (shutdown.code !== 0) failures.push(`server exit after SIGTERM: code ${shutdown.code}, signal ${shutdown.signal}${shutdown.code === null && shutdown.signal === null ? ` (still running after ${SHUTDOWN_WAIT_MS / 1000} s)` : ""}`);
   if (shutdown.leftovers.length > 0) failures.push(`processes left after the server exited: ${shutdown.leftovers.map((p) => `${p.pid} ${p.command}`).join("; ")}`);
@@ -414,6 +434,7 @@ async function soak(server: RunningServer, command: string, prompts: string[], l
     `disconnects made    ${disconnects.length} of ${run.disconnectsPlanned} planned (the rest finished first): before headers ${byPhase("before headers")}, ` +
       `before first token ${byPhase("before first token")}, mid-stream ${byPhase("mid-stream")}`,
     `TTFT ms             p50 ${fmt(percentile(ttft, 50), 0)}  p99 ${fmt(percentile(ttft, 99), 0)}  (includes queueing for a slot)`,
+    `TTFT p99 drift      first ${fmt(driftS, 0)} s after warm-up ${fmt(percentile(ttftFirst, 99), 0)} ms (${ttftFirst.length} requests), last ${fmt(driftS, 0)} s ${fmt(percentile(ttftLast, 99), 0)} ms (${ttftLast.length}): ${fmt(ttftDrift, 2)}x (limit ${TTFT_DRIFT_LIMIT}x)`,
     `end-to-end ms       p50 ${fmt(percentile(e2e, 50), 0)}  p99 ${fmt(percentile(e2e, 99), 0)}`,
     `output tok/s        ${fmt(outTokens / (run.wallMs / 1000), 1)} (${outTokens} tokens of completed requests / wall time)`,
     `RSS (server + worker, MiB)`,
