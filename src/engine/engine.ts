@@ -31,6 +31,7 @@ import { LlamaSlot } from "./llama-slot.js";
 import { buildEvaluateOptions, resolveSampling } from "./sampling.js";
 import { GrammarCache, type AnswerGrammars } from "./grammar.js";
 import { Generation } from "./generation.js";
+import { Request } from "./request.js";
 import { checkMemoryBudget } from "./memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
 import { KvPagePool } from "./kv/page-pool.js";
@@ -47,7 +48,8 @@ export type Emit = (event: GenerationEvent) => void;
 export type EngineLog = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 
 export class Engine {
-  private readonly tasks = new Map<number, Generation>();
+  /** Requests in the scheduler (queued or running), by IPC id. */
+  private readonly requests = new Map<number, Request>();
   /** Requests between submit() and the scheduler (their grammar is being built). */
   private readonly admitting = new Map<number, { cancelled: boolean }>();
 
@@ -144,13 +146,13 @@ export class Engine {
     const grammar = request.grammar ? this.grammars.get(request.grammar) : Promise.resolve(undefined);
     grammar
       .then((g) => {
-        const { task, info } = this.admit(id, request, g, emit);
-        this.checkBackpressure(task.prompt.length);
+        const { request: admitted, info } = this.admit(id, request, g, emit);
+        this.checkBackpressure(admitted.prompt.length);
         this.loras!.acquire(request.adapters);
-        task.cancelled = admission.cancelled;
-        this.tasks.set(id, task);
+        admitted.cancelled = admission.cancelled;
+        this.requests.set(id, admitted);
         emit({ type: "started", info });
-        this.scheduler.submit(task);
+        this.scheduler.submit(admitted);
       })
       .catch((err: unknown) => {
         if (!(err instanceof EngineError)) this.log("error", "request failed before admission", { id, err: String(err) });
@@ -185,8 +187,8 @@ export class Engine {
   cancel(id: number): void {
     const admission = this.admitting.get(id);
     if (admission) admission.cancelled = true;
-    const task = this.tasks.get(id);
-    if (task) task.cancelled = true;
+    const request = this.requests.get(id);
+    if (request) request.cancelled = true;
     this.embedder?.cancel(id);
   }
 
@@ -305,7 +307,8 @@ export class Engine {
     }
   }
 
-  private admit(id: number, request: GenerationRequest, grammar: AnswerGrammars | undefined, emit: Emit): { task: Generation; info: StartedInfo } {
+  /** The scheduler's `Request` for a wire request, its `Generation` making the events. */
+  private admit(id: number, request: GenerationRequest, grammar: AnswerGrammars | undefined, emit: Emit): { request: Request; info: StartedInfo } {
     const raw = request.prompt !== undefined;
     const thinking = !raw && this.thinkingFor(request);
     // A grammar leaves the prompt as the template renders it: the model decides whether it thinks
@@ -328,38 +331,35 @@ export class Engine {
     const sampling: Required<SamplingParams> = resolveSampling(request.sampling, thinking ? this.options.generation.samplingThinking : this.options.generation.samplingNonThinking);
     this.log("debug", "prompt rendered", { id, requestId: request.requestId, prompt: promptText ?? request.prompt });
 
-    const task = new Generation(
-      {
-        prompt,
-        maxTokens,
-        stop: request.stop,
-        thinking,
-        startsInReasoning,
-        thinkingBudget: request.thinkingBudget ?? this.options.generation.thinkingBudget,
-        grammar,
-        evaluateOptions: (recent) => buildEvaluateOptions(sampling, recent),
-        thoughtClose: this.thoughtClose,
-        logprobs: request.logprobs,
-        adapterKey: adapterKey(request.adapters),
+    const spec = {
+      maxTokens,
+      stop: request.stop,
+      thinking,
+      startsInReasoning,
+      thinkingBudget: request.thinkingBudget ?? this.options.generation.thinkingBudget,
+      grammar,
+      evaluateOptions: (recent: () => number[]) => buildEvaluateOptions(sampling, recent),
+      thoughtClose: this.thoughtClose,
+    };
+    const hooks = {
+      onAdmitted: (slotId: number, reused: number) => this.log("debug", "admitted", { id, slotId, promptTokens: prompt.length, reused }),
+      onPreempted: () => this.log("debug", "preempted: the KV pool is full; the request resumes when pages free up", { id }),
+      onError: (err: unknown) => this.log("error", "generation failed", { id, err: String(err) }),
+      onReleased: () => {
+        this.requests.delete(id);
+        this.loras!.release(request.adapters);
       },
-      this.model,
-      emit,
-      {
-        onAdmitted: (slotId, reused) => this.log("debug", "admitted", { id, slotId, promptTokens: prompt.length, reused }),
-        onPreempted: () => this.log("debug", "preempted: the KV pool is full; the request resumes when pages free up", { id }),
-        onError: (err) => this.log("error", "generation failed", { id, err: String(err) }),
-        onReleased: () => {
-          this.tasks.delete(id);
-          this.loras!.release(request.adapters);
-        },
-      },
+    };
+    const admitted = new Request(
+      { id, prompt, adapterKey: adapterKey(request.adapters), logprobs: request.logprobs },
+      (r) => new Generation(r, spec, this.model, emit, hooks),
     );
     const info: StartedInfo = {
       promptTokens: prompt.length,
       thinking,
       startsInReasoning,
     };
-    return { task, info };
+    return { request: admitted, info };
   }
 }
 

@@ -7,14 +7,14 @@ import type { FastifyReply } from "fastify";
 import type { SSEMessage } from "@fastify/sse";
 import type { ServedModel } from "../router/served-model.js";
 import { keepAliveOf } from "./keep-alive.js";
-import type { GenerationStream } from "../router/generation-stream.js";
+import type { RequestHandle } from "../router/request-handle.js";
 import type { AdapterUse, GenerationRequest, StartedInfo } from "../engine/types.js";
 import type { LoraSelection } from "../router/adapters.js";
 import { type ApiError, clientClosed } from "../openai/errors.js";
 import { httpError } from "./engine-errors.js";
 
 export interface AdmittedChoice {
-  stream: GenerationStream;
+  stream: RequestHandle;
   started: StartedInfo;
 }
 

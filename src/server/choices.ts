@@ -4,7 +4,7 @@
  * recording how each choice ended.
  */
 import type { FastifyRequest } from "fastify";
-import type { GenerationStream } from "../router/generation-stream.js";
+import type { RequestHandle } from "../router/request-handle.js";
 import type { GenerationEvent, StartedInfo } from "../engine/types.js";
 import type { RequestMetrics } from "../metrics/request-metrics.js";
 import type { CompletionIds, WireFinishReason } from "../openai/chunks.js";
@@ -15,7 +15,7 @@ export type DoneEvent = Extract<GenerationEvent, { type: "done" }>;
 export type ChoiceEvent = Extract<GenerationEvent, { type: "text" | "done" }>;
 
 export interface RunningChoice {
-  stream: GenerationStream;
+  stream: RequestHandle;
   started: StartedInfo;
   completionTokens: number;
   reasoningTokens: number;
@@ -38,7 +38,7 @@ export function completionIds(prefix: string, req: FastifyRequest, model: string
   return { id: `${prefix}-${req.id.replace(/^req-/, "")}`, created: Math.floor(Date.now() / 1000), model };
 }
 
-export function runningChoice(stream: GenerationStream, started: StartedInfo): RunningChoice {
+export function runningChoice(stream: RequestHandle, started: StartedInfo): RunningChoice {
   return { stream, started, completionTokens: 0, reasoningTokens: 0, cachedTokens: 0 };
 }
 

@@ -1,5 +1,6 @@
 import { describe, it, expect } from "vitest";
-import { Scheduler, commonPrefixLength, pickGroup, type RoundPlan, type SchedTask, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
+import { Scheduler, commonPrefixLength, pickGroup, type RoundPlan, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
+import { Request, type RequestSink } from "../../src/engine/request.js";
 import { KvPagePool } from "../../src/engine/kv/page-pool.js";
 
 /** A fake engine: records which slots stepped in each tick (one tick = one llama_decode batch). */
@@ -23,14 +24,14 @@ class FakeEngine {
 class FakeSlot implements Slot {
   cache: number[] = [];
   copiedFrom = -1;
-  private task: FakeTask | null = null;
+  private task: Request | null = null;
   private pending: number[] = [];
   private lastSampled: number | null = null;
   failAt = -1;
   constructor(
     readonly id: number,
     private readonly engine: FakeEngine,
-    private readonly outputs: Map<SchedTask, number[]>,
+    private readonly outputs: Map<Request, number[]>,
     private readonly chunk: number,
   ) {}
   /** Reads of the whole cache. */
@@ -39,11 +40,11 @@ class FakeSlot implements Slot {
     this.cachedReads++;
     return this.cache;
   }
-  async prepare(task: SchedTask, reuse: boolean) {
-    const tokens = task.tokens();
+  async prepare(request: Request, reuse: boolean) {
+    const tokens = request.tokens();
     const reused = reuse ? Math.min(commonPrefixLength(this.cache, tokens), tokens.length - 1) : 0;
     this.cache = this.cache.slice(0, reused);
-    this.task = task as FakeTask;
+    this.task = request;
     this.pending = tokens.slice(reused);
     this.lastSampled = null;
     return reused;
@@ -68,7 +69,7 @@ class FakeSlot implements Slot {
     }
     const evaluated = this.pending.length > 0 ? this.pending.splice(0) : [this.lastSampled!];
     this.cache.push(...evaluated);
-    const pos = this.task!.out.length;
+    const pos = this.task!.outputTokens.length;
     if (pos === this.failAt) return Promise.reject(new Error("decode failed"));
     const token = (this.outputs.get(this.task!) ?? [])[pos];
     this.lastSampled = token ?? null;
@@ -80,54 +81,62 @@ class FakeSlot implements Slot {
   }
 }
 
-type FakeTask = ReturnType<typeof task>;
+let ids = 0;
+
+/** A request that is its own sink: records what the scheduler told it, generates up to `maxTokens`. */
+class FakeRequest extends Request implements RequestSink {
+  readonly evaluateOptions = {};
+  slot = -1;
+  reused = -1;
+  admissions = 0;
+  /** Preemptions it heard of. */
+  preempted = 0;
+  error: unknown = null;
+  released = false;
+  readonly done: Promise<void>;
+  private resolve = () => {};
+  constructor(
+    prompt: number[],
+    private readonly maxTokens: number,
+    adapterKey: string,
+  ) {
+    super({ id: ++ids, prompt, adapterKey }, (self) => self as FakeRequest);
+    this.done = new Promise<void>((r) => (this.resolve = r));
+  }
+  /** Generated tokens. */
+  get out(): number[] {
+    return this.outputTokens;
+  }
+  // Properties, not methods: tests wrap them and call the original unbound.
+  onAdmitted = (slotId: number, reused: number) => {
+    this.slot = slotId;
+    this.reused = reused;
+    this.admissions++;
+  };
+  onToken = (r: { token: number; eog: boolean }) => {
+    if (r.eog) return true;
+    this.outputTokens.push(r.token);
+    return this.outputTokens.length >= this.maxTokens;
+  };
+  onPreempted = () => {
+    this.preempted++;
+  };
+  onError = (e: unknown) => {
+    this.error = e;
+  };
+  onReleased = () => {
+    this.released = true;
+    this.resolve();
+  };
+}
 
 function task(prompt: number[], maxTokens = 100, adapterKey = "") {
-  let resolve = () => {};
-  const done = new Promise<void>((r) => (resolve = r));
-  const t = {
-    prompt,
-    adapterKey,
-    cancelled: false,
-    /** Generated tokens. */
-    out: [] as number[],
-    slot: -1,
-    reused: -1,
-    admissions: 0,
-    preempted: 0,
-    error: null as unknown,
-    released: false,
-    done,
-    tokens(): readonly number[] {
-      return t.preempted ? [...t.prompt, ...t.out] : t.prompt;
-    },
-    onAdmitted(slotId: number, reused: number) {
-      t.slot = slotId;
-      t.reused = reused;
-      t.admissions++;
-    },
-    onToken(r: { token: number; eog: boolean }) {
-      if (r.eog) return true;
-      t.out.push(r.token);
-      return t.out.length >= maxTokens;
-    },
-    onPreempted() {
-      t.preempted++;
-    },
-    onError(e: unknown) {
-      t.error = e;
-    },
-    onReleased() {
-      t.released = true;
-      resolve();
-    },
-  };
-  return t;
+  return new FakeRequest(prompt, maxTokens, adapterKey);
 }
 
 function setup(nSlots: number, chunk = 1000, kv?: { pageTokens?: number; pages?: number; unified?: boolean; prefixReuse?: boolean }) {
   const engine = new FakeEngine();
-  const outputs = new Map<SchedTask, number[]>();
+  const outputs = new Map<Request, number[]>();
   const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs, chunk));
   const rounds: Array<[number, number]> = [];
   const plans: RoundPlan[] = [];
@@ -440,7 +449,7 @@ describe("Scheduler", () => {
       const preempting = plans.filter((p) => p.preempted.length > 0);
       expect(preempting.length).toBe(younger.preempted);
       for (const plan of preempting) {
-        expect(plan.preempted.map((p) => p.task)).toEqual([younger]);
+        expect(plan.preempted.map((p) => p.request)).toEqual([younger]);
         expect(plan.steps.map((s) => s.slotId)).toEqual([older.slot]);
       }
       for (const plan of plans) {

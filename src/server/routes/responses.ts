@@ -25,7 +25,7 @@ import { admitChoices, requestAdapters } from "../admission.js";
 import { checkBodyLimits } from "../plugins/limits.js";
 import { ResponseStore } from "../response-store.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
-import type { GenerationStream } from "../../router/generation-stream.js";
+import type { RequestHandle } from "../../router/request-handle.js";
 import type { GenerationEvent } from "../../engine/types.js";
 
 /** Reasoning always goes into reasoning items, whatever chat's presentation defaults are. */
@@ -39,7 +39,7 @@ const responseNotFound = (id: string, param: string | null = null) =>
 
 interface Run {
   req: FastifyRequest;
-  stream: GenerationStream;
+  stream: RequestHandle;
   promptTokens: number;
   assembler: ChoiceAssembler;
   builder: ResponseOutputBuilder;

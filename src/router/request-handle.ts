@@ -1,7 +1,11 @@
-/** The main-process view of one running generation: an async iterable of events plus cancel(). */
+/**
+ * The main process's handle on one request running in a model worker: its events, as an async
+ * iterable, and cancel(). The worker link makes one per request it sends; a ServedModel hands
+ * the route one that outlives a worker swap.
+ */
 import type { GenerationEvent } from "../engine/types.js";
 
-export class GenerationStream implements AsyncIterable<GenerationEvent> {
+export class RequestHandle implements AsyncIterable<GenerationEvent> {
   private readonly buffer: GenerationEvent[] = [];
   private wake: (() => void) | null = null;
   private ended = false;
