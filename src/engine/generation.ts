@@ -166,7 +166,7 @@ export class Generation implements RequestSink {
 
   private emitText(text: string): void {
     const logprobs = this.tokenLogprobs?.emitted(text.length);
-    this.emit({ type: "text", text, tokens: this.unreportedTokens, ...(logprobs && { logprobs }) });
+    this.emit({ type: "text", index: this.request.index, text, tokens: this.unreportedTokens, ...(logprobs && { logprobs }) });
     this.unreportedTokens = 0;
   }
 
@@ -180,6 +180,7 @@ export class Generation implements RequestSink {
     const { enqueued, admitted, firstToken } = this.timings;
     this.emit({
       type: "done",
+      index: this.request.index,
       finishReason,
       completionTokens: this.generated.length,
       reasoningTokens: this.thought.reasoningTokens,

@@ -29,6 +29,13 @@ export interface RequestSink {
 
 export interface RequestParams {
   id: number;
+  /** Its choice among the wire request's `n` (0 when alone). */
+  index?: number;
+  /**
+   * The first choice of the same wire request, for the others: it evaluates the prompt, and a
+   * child waits for that and forks its KV cache (llama-server's parent and child tasks).
+   */
+  parent?: Request;
   prompt: readonly number[];
   /** The LoRA adapter set, as a canonical key (lora.ts adapterKey); "" or absent = none. */
   adapterKey?: string;
@@ -38,6 +45,8 @@ export interface RequestParams {
 
 export class Request {
   readonly id: number;
+  readonly index: number;
+  readonly parent: Request | undefined;
   readonly prompt: readonly number[];
   readonly adapterKey: string;
   readonly logprobs: number | undefined;
@@ -57,6 +66,8 @@ export class Request {
   /** `sink` makes the request's consumer, which may keep the request (its tokens so far). */
   constructor(params: RequestParams, sink: (request: Request) => RequestSink) {
     this.id = params.id;
+    this.index = params.index ?? 0;
+    this.parent = params.parent;
     this.prompt = params.prompt;
     this.adapterKey = params.adapterKey ?? "";
     this.logprobs = params.logprobs;

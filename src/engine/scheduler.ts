@@ -5,11 +5,15 @@
  * - Lockstep rounds: each round advances every active slot by one step, issued in ascending
  *   slot id in the same tick: node-llama-cpp packs evaluations queued in one tick into one
  *   llama_decode, and a non-ascending order makes llama.cpp split the batch.
+ * - Choices (n > 1), llama-server's parent and child tasks: the first choice of a request
+ *   evaluates the prompt; the others wait until it has, then fork its cache: its full pages are
+ *   copied (shared cells in a unified pool), whether prefix reuse is on or not.
  * - Prefix reuse: a request takes the free slot whose cache shares the longest prefix with it, or
  *   copies the longest run of cached full pages from any other slot (shared cells in a unified
  *   pool). Only caches computed under the request's adapter set count: LoRA adapters change the
- *   KV values, so a slot's cache, and the page hashes, belong to the adapter set it ran with. A request whose prompt shares pages with a prompt still being prefilled waits for them
- *   instead of computing them a second time (n > 1, a burst of agents with one system prompt).
+ *   KV values, so a slot's cache, and the page hashes, belong to the adapter set it ran with. A
+ *   request whose prompt shares pages with a prompt still being prefilled waits for them instead
+ *   of computing them a second time (a burst of agents with one system prompt).
  * - A unified pool is finite: admission needs pages for the tokens to evaluate plus a reserve,
  *   idle cached pages are evicted LRU, and when a round cannot grow every sequence the youngest
  *   request is preempted: its pages are freed and it is requeued with its tokens so far, to
@@ -251,6 +255,10 @@ export class Scheduler {
       }
       const free = this.freeSlots();
       if (free.length === 0) return;
+      if (this.waitsForParent(request)) {
+        i++;
+        continue;
+      }
       const plan = this.plan(request, free);
       if (this.waitsForLeader(request, plan)) {
         i++;
@@ -286,7 +294,7 @@ export class Scheduler {
         if (copied) this.kv.adopt(slot.id, plan.donor.id, plan.reused);
         else this.kv.truncate(slot.id, 0);
       }
-      const reused = await slot.prepare(request, this.prefixReuse && (sameAdapters || plan.donor !== undefined));
+      const reused = await slot.prepare(request, plan.donor !== undefined || (this.prefixReuse && sameAdapters));
       // The pages of a cache computed with other adapters go; the adopted or kept prefix stays.
       this.kv.assign(slot.id, key);
       this.kv.truncate(slot.id, reused);
@@ -300,15 +308,25 @@ export class Scheduler {
     }
   }
 
-  /** Where a request runs and how much of it is reused: in place, or copied from another slot. */
+  /**
+   * A child choice waits while its parent is queued or evaluating the prompt: then it forks the
+   * parent's cache instead of evaluating the prompt a second time.
+   */
+  private waitsForParent(request: Request): boolean {
+    const parent = request.parent;
+    return parent !== undefined && !parent.cancelled && (parent.status === "waiting" || parent.status === "prefill");
+  }
+
+  /** Where a request runs and how much of it is reused: forked from its parent, in place, or copied from another slot. */
   private plan(request: Request, free: Slot[]): Plan {
     const tokens = request.tokens();
     // At least one token must be evaluated to get logits for the next sampled token.
     const limit = tokens.length - 1;
     const lru = (a: Slot, b: Slot) => (this.lastUsed.get(a.id) ?? 0) - (this.lastUsed.get(b.id) ?? 0);
     const byAge = [...free].sort(lru);
-    if (!this.prefixReuse) return { slot: byAge[0]!, reused: 0 };
-    let best: Plan = { slot: byAge[0]!, reused: 0 };
+    const fork = this.forkPlan(request, byAge, limit);
+    if (!this.prefixReuse) return fork ?? { slot: byAge[0]!, reused: 0 };
+    let best: Plan = fork ?? { slot: byAge[0]!, reused: 0 };
     const key = request.adapterKey;
     for (const slot of byAge) {
       if ((this.slotKeys.get(slot.id) ?? "") !== key) continue;
@@ -325,6 +343,19 @@ export class Scheduler {
       if (donor) return { slot: byAge.find((s) => s !== donor) ?? byAge[0]!, reused: copy, donor };
     }
     return best;
+  }
+
+  /**
+   * A child choice whose parent runs copies the parent's full pages of the prompt (the parent's
+   * cache holds the prompt, then its own output) into the least recently used free slot.
+   */
+  private forkPlan(request: Request, byAge: Slot[], limit: number): Plan | undefined {
+    const parentSlot = request.parent?.slotId;
+    if (parentSlot === undefined || request.parent!.status !== "decode") return undefined;
+    const shared = Math.min(request.prompt.length, limit, this.kv.tokensOf(parentSlot));
+    const copy = shared - (shared % this.kv.pageTokens);
+    if (copy === 0) return undefined;
+    return { slot: byAge[0]!, reused: copy, donor: this.slotById.get(parentSlot)! };
   }
 
   /**

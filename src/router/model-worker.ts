@@ -105,10 +105,12 @@ export class ModelWorker extends EventEmitter {
             this.state = "failed";
             reject(new ModelLoadError(msg.message));
             return;
-          case "event":
-            this.inflight.get(msg.id)?.push(msg.event);
-            if (msg.event.type === "done" || msg.event.type === "failed") this.settle(msg.id);
+          case "event": {
+            const handle = this.inflight.get(msg.id);
+            handle?.push(msg.event);
+            if (handle?.finished) this.settle(msg.id);
             return;
+          }
           case "status":
             this.statusWaiters.get(msg.id)?.(msg.status);
             this.statusWaiters.delete(msg.id);
@@ -189,7 +191,7 @@ export class ModelWorker extends EventEmitter {
     const stream = new RequestHandle(() => {
       this.settle(id);
       this.send({ type: "cancel", id });
-    });
+    }, request.n);
     if (this.state !== "ready" || !this.child) {
       const phase = this.state === "restarting" ? "restarting" : "loading";
       stream.push({ type: "failed", error: { kind: "worker_not_ready", phase, retryAfterSeconds: 2 } });

@@ -219,7 +219,7 @@ export class ServedModel {
     const outer = new RequestHandle(() => {
       cancelled = true;
       inner?.cancel();
-    });
+    }, request.n);
     void this.lease(keepAlive).then(
       async (lease) => {
         try {

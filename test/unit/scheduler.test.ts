@@ -99,8 +99,9 @@ class FakeRequest extends Request implements RequestSink {
     prompt: number[],
     private readonly maxTokens: number,
     adapterKey: string,
+    choice?: { index: number; parent: Request | undefined },
   ) {
-    super({ id: ++ids, prompt, adapterKey }, (self) => self as FakeRequest);
+    super({ id: ++ids, prompt, adapterKey, ...choice }, (self) => self as FakeRequest);
     this.done = new Promise<void>((r) => (this.resolve = r));
   }
   /** Generated tokens. */
@@ -132,6 +133,13 @@ class FakeRequest extends Request implements RequestSink {
 
 function task(prompt: number[], maxTokens = 100, adapterKey = "") {
   return new FakeRequest(prompt, maxTokens, adapterKey);
+}
+
+/** The `n` choices of one request: the first is the parent of the others. */
+function choices(prompt: number[], n: number, maxTokens = 100): FakeRequest[] {
+  const out: FakeRequest[] = [];
+  for (let index = 0; index < n; index++) out.push(new FakeRequest(prompt, maxTokens, "", { index, parent: out[0] }));
+  return out;
 }
 
 function setup(nSlots: number, chunk = 1000, kv?: { pageTokens?: number; pages?: number; unified?: boolean; prefixReuse?: boolean }) {
@@ -310,7 +318,7 @@ describe("Scheduler", () => {
     expect(rounds.some(([tokens, seqs]) => seqs === 2 && tokens === 1 + 4)).toBe(true);
   });
 
-  it("holds a request until the running prefill of the same prefix can be copied (n > 1)", async () => {
+  it("holds a request until the running prefill of the same prefix can be copied (a burst with one prompt)", async () => {
     const { outputs, slots, scheduler, rounds } = setup(3, 8, { pageTokens: 4 });
     const prompt = Array.from({ length: 30 }, (_, i) => 100 + i);
     const choices = [task(prompt), task(prompt), task(prompt)];
@@ -323,6 +331,43 @@ describe("Scheduler", () => {
     // The prompt was evaluated once (30 tokens in chunks of 8) plus 2 tokens per follower.
     const evaluated = rounds.reduce((sum, [tokens]) => sum + tokens, 0);
     expect(evaluated).toBe(30 + 2 * 2 + 3 * 2);
+  });
+
+  for (const prefixReuse of [true, false]) {
+    it(`runs a request's choices as parent and children: the parent prefills, the children fork its cache (prefix reuse ${prefixReuse ? "on" : "off"})`, async () => {
+      const { outputs, slots, scheduler, rounds } = setup(3, 8, { pageTokens: 4, prefixReuse });
+      const prompt = Array.from({ length: 30 }, (_, i) => 100 + i);
+      const n = choices(prompt, 3);
+      n.forEach((t, i) => outputs.set(t, [i, i]));
+      n.forEach((t) => scheduler.submit(t));
+      await Promise.all(n.map((t) => t.done));
+      expect(n.map((t) => t.reused)).toEqual([0, 28, 28]);
+      expect(slots[n[1]!.slot]!.copiedFrom).toBe(n[0]!.slot);
+      expect(slots[n[2]!.slot]!.copiedFrom).toBe(n[0]!.slot);
+      expect(n.map((t) => t.out)).toEqual([[0, 0], [1, 1], [2, 2]]);
+      // The prompt was evaluated once (30 tokens in chunks of 8) plus 2 tokens per child.
+      const evaluated = rounds.reduce((sum, [tokens]) => sum + tokens, 0);
+      expect(evaluated).toBe(30 + 2 * 2 + 3 * 2);
+      expect(n.every((t) => t.status === "finished")).toBe(true);
+    });
+  }
+
+  it("a child whose parent was cancelled before its prefill ran evaluates the prompt itself", async () => {
+    const { outputs, scheduler } = setup(3, 8, { pageTokens: 4, prefixReuse: false });
+    const prompt = Array.from({ length: 12 }, (_, i) => 100 + i);
+    const [parent, child] = choices(prompt, 2);
+    // Another request keeps the scheduler running while the two arrive.
+    const other = task([1]);
+    outputs.set(other, [1, 2, 3]);
+    outputs.set(child!, [5]);
+    parent!.cancelled = true;
+    scheduler.submit(other);
+    scheduler.submit(parent!);
+    scheduler.submit(child!);
+    await Promise.all([other.done, parent!.done, child!.done]);
+    expect(parent!.admissions).toBe(0);
+    expect(child!.reused).toBe(0);
+    expect(child!.out).toEqual([5]);
   });
 
   it("does no prefix reuse at all when it is off", async () => {
