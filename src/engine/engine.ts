@@ -31,7 +31,7 @@ import { LlamaSlot } from "./llama-slot.js";
 import { buildEvaluateOptions, resolveSampling } from "./sampling.js";
 import { GrammarCache, type AnswerGrammars } from "./grammar.js";
 import { Generation } from "./generation.js";
-import { Request } from "./request.js";
+import { choiceEvents, Request } from "./request.js";
 import { checkMemoryBudget } from "./memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
 import { KvPagePool } from "./kv/page-pool.js";
@@ -338,16 +338,7 @@ export class Engine {
     const n = Math.max(1, request.n ?? 1);
     const choices: Request[] = [];
     let running = n;
-    let failed = false;
-    // A failure of any choice fails the request: one failed event, and the other choices are cancelled.
-    const emitChoice: Emit = (event) => {
-      if (failed) return;
-      if (event.type === "failed") {
-        failed = true;
-        for (const choice of choices) choice.cancelled = true;
-      }
-      emit(event);
-    };
+    const emitChoice = choiceEvents(emit, choices);
     for (let index = 0; index < n; index++) {
       // Each choice after the first gets its own seed, so the choices differ.
       const seed = request.sampling.seed === undefined ? undefined : request.sampling.seed + index;

@@ -6,6 +6,7 @@
  */
 import type { SequenceEvaluateOptions, Token } from "node-llama-cpp";
 import type { StepResult } from "./scheduler.js";
+import type { GenerationEvent } from "./types.js";
 
 /**
  * waiting: queued, never admitted; prefill: on a slot, its tokens not all evaluated yet; decode:
@@ -103,4 +104,21 @@ export class Request {
     this.preemptions++;
     this.injection = undefined;
   }
+}
+
+/**
+ * The events of a wire request's choices as its one stream: each choice's text and done events
+ * pass (they carry its index); the first failure is the request's one `failed` event, and the
+ * other choices are cancelled and heard no more.
+ */
+export function choiceEvents(emit: (event: GenerationEvent) => void, choices: readonly Request[]): (event: GenerationEvent) => void {
+  let failed = false;
+  return (event) => {
+    if (failed) return;
+    if (event.type === "failed") {
+      failed = true;
+      for (const choice of choices) choice.cancelled = true;
+    }
+    emit(event);
+  };
 }
