@@ -31,6 +31,7 @@ import { LlamaSlot } from "./llama-slot.js";
 import { buildEvaluateOptions, resolveSampling } from "./sampling.js";
 import { GrammarCache, type AnswerGrammars } from "./grammar.js";
 import { Generation } from "./generation.js";
+import { choiceEvents, Request } from "./request.js";
 import { checkMemoryBudget } from "./memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
 import { KvPagePool } from "./kv/page-pool.js";
@@ -47,7 +48,8 @@ export type Emit = (event: GenerationEvent) => void;
 export type EngineLog = (level: "debug" | "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
 
 export class Engine {
-  private readonly tasks = new Map<number, Generation>();
+  /** The choices of each wire request in the scheduler (queued or running), by IPC id. */
+  private readonly requests = new Map<number, Request[]>();
   /** Requests between submit() and the scheduler (their grammar is being built). */
   private readonly admitting = new Map<number, { cancelled: boolean }>();
 
@@ -144,13 +146,13 @@ export class Engine {
     const grammar = request.grammar ? this.grammars.get(request.grammar) : Promise.resolve(undefined);
     grammar
       .then((g) => {
-        const { task, info } = this.admit(id, request, g, emit);
-        this.checkBackpressure(task.prompt.length);
+        const { choices, info } = this.admit(id, request, g, emit);
+        this.checkBackpressure(choices.length, info.promptTokens);
         this.loras!.acquire(request.adapters);
-        task.cancelled = admission.cancelled;
-        this.tasks.set(id, task);
+        for (const choice of choices) choice.cancelled = admission.cancelled;
+        this.requests.set(id, choices);
         emit({ type: "started", info });
-        this.scheduler.submit(task);
+        for (const choice of choices) this.scheduler.submit(choice);
       })
       .catch((err: unknown) => {
         if (!(err instanceof EngineError)) this.log("error", "request failed before admission", { id, err: String(err) });
@@ -161,13 +163,14 @@ export class Engine {
 
   /**
    * A bounded wait queue: past it a request is refused at once (queue_full, a 429 with Retry-After) instead of
-   * waiting without end (what llama-server and, until recently, vLLM do).
+   * waiting without end (what llama-server and, until recently, vLLM do). A request's `n` choices
+   * queue as `n` requests; an empty queue takes any one request.
    */
-  private checkBackpressure(promptTokens: number): void {
+  private checkBackpressure(choices: number, promptTokens: number): void {
     const { maxQueuedRequests, maxQueuedTokens } = this.options.limits;
     const { queued, queuedTokens } = this.scheduler.snapshot();
-    const overRequests = maxQueuedRequests > 0 && queued >= maxQueuedRequests;
-    const overTokens = maxQueuedTokens > 0 && queued > 0 && queuedTokens + promptTokens > maxQueuedTokens;
+    const overRequests = maxQueuedRequests > 0 && queued > 0 && queued + choices > maxQueuedRequests;
+    const overTokens = maxQueuedTokens > 0 && queued > 0 && queuedTokens + choices * promptTokens > maxQueuedTokens;
     if (overRequests || overTokens) {
       throw new EngineError({ kind: "queue_full", queued, queuedTokens, retryAfterSeconds: 2 });
     }
@@ -185,8 +188,7 @@ export class Engine {
   cancel(id: number): void {
     const admission = this.admitting.get(id);
     if (admission) admission.cancelled = true;
-    const task = this.tasks.get(id);
-    if (task) task.cancelled = true;
+    for (const choice of this.requests.get(id) ?? []) choice.cancelled = true;
     this.embedder?.cancel(id);
   }
 
@@ -305,7 +307,12 @@ export class Engine {
     }
   }
 
-  private admit(id: number, request: GenerationRequest, grammar: AnswerGrammars | undefined, emit: Emit): { task: Generation; info: StartedInfo } {
+  /**
+   * The scheduler's `Request`s for a wire request, one per choice, each with the `Generation`
+   * making its events: the prompt rendered and tokenized once, the first choice the parent whose
+   * KV cache the others fork.
+   */
+  private admit(id: number, request: GenerationRequest, grammar: AnswerGrammars | undefined, emit: Emit): { choices: Request[]; info: StartedInfo } {
     const raw = request.prompt !== undefined;
     const thinking = !raw && this.thinkingFor(request);
     // A grammar leaves the prompt as the template renders it: the model decides whether it thinks
@@ -325,41 +332,50 @@ export class Engine {
       throw new EngineError({ kind: "prompt_too_long", param, promptTokens: prompt.length, limit: maxPrompt });
     }
     const maxTokens = request.maxTokens ?? Math.min(this.options.generation.defaultMaxTokens, contextSize - prompt.length);
-    const sampling: Required<SamplingParams> = resolveSampling(request.sampling, thinking ? this.options.generation.samplingThinking : this.options.generation.samplingNonThinking);
+    const defaults = thinking ? this.options.generation.samplingThinking : this.options.generation.samplingNonThinking;
     this.log("debug", "prompt rendered", { id, requestId: request.requestId, prompt: promptText ?? request.prompt });
 
-    const task = new Generation(
-      {
-        prompt,
+    const n = Math.max(1, request.n ?? 1);
+    const choices: Request[] = [];
+    let running = n;
+    const emitChoice = choiceEvents(emit, choices);
+    for (let index = 0; index < n; index++) {
+      // Each choice after the first gets its own seed, so the choices differ.
+      const seed = request.sampling.seed === undefined ? undefined : request.sampling.seed + index;
+      const sampling: Required<SamplingParams> = resolveSampling({ ...request.sampling, seed }, defaults);
+      const spec = {
         maxTokens,
         stop: request.stop,
         thinking,
         startsInReasoning,
         thinkingBudget: request.thinkingBudget ?? this.options.generation.thinkingBudget,
         grammar,
-        evaluateOptions: (recent) => buildEvaluateOptions(sampling, recent),
+        evaluateOptions: (recent: () => number[]) => buildEvaluateOptions(sampling, recent),
         thoughtClose: this.thoughtClose,
-        logprobs: request.logprobs,
-        adapterKey: adapterKey(request.adapters),
-      },
-      this.model,
-      emit,
-      {
-        onAdmitted: (slotId, reused) => this.log("debug", "admitted", { id, slotId, promptTokens: prompt.length, reused }),
-        onPreempted: () => this.log("debug", "preempted: the KV pool is full; the request resumes when pages free up", { id }),
-        onError: (err) => this.log("error", "generation failed", { id, err: String(err) }),
+      };
+      const hooks = {
+        onAdmitted: (slotId: number, reused: number) => this.log("debug", "admitted", { id, index, slotId, promptTokens: prompt.length, reused }),
+        onPreempted: () => this.log("debug", "preempted: the KV pool is full; the request resumes when pages free up", { id, index }),
+        onError: (err: unknown) => this.log("error", "generation failed", { id, index, err: String(err) }),
         onReleased: () => {
-          this.tasks.delete(id);
+          if (--running > 0) return;
+          this.requests.delete(id);
           this.loras!.release(request.adapters);
         },
-      },
-    );
+      };
+      choices.push(
+        new Request(
+          { id, index, parent: choices[0], prompt, adapterKey: adapterKey(request.adapters), logprobs: request.logprobs },
+          (r) => new Generation(r, spec, this.model, emitChoice, hooks),
+        ),
+      );
+    }
     const info: StartedInfo = {
       promptTokens: prompt.length,
       thinking,
       startsInReasoning,
     };
-    return { task, info };
+    return { choices, info };
   }
 }
 

@@ -1,12 +1,13 @@
 /**
- * One admitted request's generation, as the scheduler's task: turns sampled tokens into text
- * events (UTF-8 safe, stop strings held back), tracks the thought for the thinking budget and
- * the grammar, and reports usage and timings when it ends.
+ * A request's output side (its `RequestSink`, as vLLM's output processor keeps a state per
+ * request): turns its sampled tokens into text events (UTF-8 safe, stop strings held back),
+ * tracks the thought for the thinking budget and the grammar, and reports usage and timings
+ * when it ends. The tokens so far are the request's, kept by the scheduler's `Request`.
  */
 import { LlamaGrammarEvaluationState, type LlamaGrammar, type LlamaModel, type SequenceEvaluateOptions, type Token } from "node-llama-cpp";
 import type { AnswerGrammars } from "./grammar.js";
 import type { FinishReason, GenerationEvent } from "./types.js";
-import type { SlotTask } from "./llama-slot.js";
+import type { Request, RequestSink } from "./request.js";
 import type { StepResult } from "./scheduler.js";
 import { IncrementalDetokenizer } from "../chat/incremental-detokenizer.js";
 import { StopMatcher } from "../chat/stop-matcher.js";
@@ -16,7 +17,6 @@ import type { RawLogprobs } from "./logprobs.js";
 import { toEngineErrorInfo } from "./errors.js";
 
 export interface GenerationSpec {
-  prompt: Token[];
   maxTokens: number;
   stop: string[];
   thinking: boolean;
@@ -27,26 +27,17 @@ export interface GenerationSpec {
   evaluateOptions: (recentTokens: () => number[]) => SequenceEvaluateOptions;
   /** Tokens that close a thought (`\n</think>\n\n`), injected when the budget is spent or a grammar's answer is due. */
   thoughtClose: Token[];
-  /** Alternatives to report with each token's log-probability; undefined = no logprobs. */
-  logprobs: number | undefined;
-  /** The LoRA adapter set's key (lora.ts adapterKey); "" = none. */
-  adapterKey: string;
 }
 
-export class Generation implements SlotTask {
-  cancelled = false;
-  readonly prompt: Token[];
-  preemptions = 0;
+export class Generation implements RequestSink {
   readonly evaluateOptions: SequenceEvaluateOptions;
-  readonly logprobs: number | undefined;
-  readonly adapterKey: string;
   private readonly tokenLogprobs: TokenLogprobs | undefined;
   private readonly detok: IncrementalDetokenizer;
   private readonly stops: StopMatcher;
   private readonly thought: ThoughtTracker;
-  private readonly generated: number[] = [];
+  /** The request's completion tokens so far. */
+  private readonly generated: number[];
   private readonly timings = { enqueued: performance.now(), admitted: 0, firstToken: 0 };
-  private injection: Token[] | undefined;
   private cachedTokens = 0;
   /** Tokens generated since the last text event (a token can yield no text until its UTF-8 completes). */
   private unreportedTokens = 0;
@@ -57,6 +48,7 @@ export class Generation implements SlotTask {
   private answerGrammar: LlamaGrammarEvaluationState | undefined;
 
   constructor(
+    private readonly request: Request,
     private readonly spec: GenerationSpec,
     private readonly model: LlamaModel,
     private readonly emit: (event: GenerationEvent) => void,
@@ -67,10 +59,8 @@ export class Generation implements SlotTask {
       onReleased(): void;
     },
   ) {
-    this.prompt = spec.prompt;
-    this.logprobs = spec.logprobs;
-    this.adapterKey = spec.adapterKey;
-    if (spec.logprobs !== undefined) this.tokenLogprobs = new TokenLogprobs((t) => model.detokenize([t as Token], true));
+    this.generated = request.outputTokens;
+    if (request.logprobs !== undefined) this.tokenLogprobs = new TokenLogprobs((t) => model.detokenize([t as Token], true));
     this.detok = new IncrementalDetokenizer((tokens) => model.detokenize(tokens as Token[], true));
     this.stops = new StopMatcher(spec.stop);
     this.thought = new ThoughtTracker({ thinking: spec.thinking, startsInReasoning: spec.startsInReasoning, budget: spec.thinkingBudget });
@@ -97,28 +87,14 @@ export class Generation implements SlotTask {
     return new LlamaGrammarEvaluationState({ model: this.model, grammar });
   }
 
-  tokens(): readonly number[] {
-    // After a preemption the generated tokens are evaluated again with the prompt, so sampling
-    // resumes where it stopped; none of them is sent twice.
-    return this.preemptions === 0 ? this.prompt : [...this.prompt, ...this.generated];
-  }
-
+  /** After a preemption the generated tokens are evaluated again with the prompt; none of them is sent twice. */
   onPreempted(): void {
-    this.preemptions++;
-    // Tokens to inject were accepted already: they are part of tokens() now.
-    this.injection = undefined;
     this.hooks.onPreempted();
-  }
-
-  takeInjection(): Token[] | undefined {
-    const tokens = this.injection;
-    this.injection = undefined;
-    return tokens;
   }
 
   onAdmitted(slotId: number, reused: number): void {
     // A resumed request keeps its first admission's timings and prompt cache figure.
-    if (this.preemptions === 0) {
+    if (this.request.preemptions === 0) {
       this.timings.admitted = performance.now();
       this.cachedTokens = reused;
     }
@@ -145,7 +121,7 @@ export class Generation implements SlotTask {
    * the thought instead, as the model would have; the answer is sampled after the closing tokens.
    */
   private closeThought(): boolean {
-    this.injection = this.spec.thoughtClose;
+    this.request.inject(this.spec.thoughtClose);
     return this.spec.thoughtClose.some((t) => this.accept(t));
   }
 
@@ -190,7 +166,7 @@ export class Generation implements SlotTask {
 
   private emitText(text: string): void {
     const logprobs = this.tokenLogprobs?.emitted(text.length);
-    this.emit({ type: "text", text, tokens: this.unreportedTokens, ...(logprobs && { logprobs }) });
+    this.emit({ type: "text", index: this.request.index, text, tokens: this.unreportedTokens, ...(logprobs && { logprobs }) });
     this.unreportedTokens = 0;
   }
 
@@ -204,6 +180,7 @@ export class Generation implements SlotTask {
     const { enqueued, admitted, firstToken } = this.timings;
     this.emit({
       type: "done",
+      index: this.request.index,
       finishReason,
       completionTokens: this.generated.length,
       reasoningTokens: this.thought.reasoningTokens,

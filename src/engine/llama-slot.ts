@@ -1,26 +1,16 @@
 /** A scheduler slot backed by one node-llama-cpp context sequence. */
-import type { LlamaContextSequence, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
-import { commonPrefixLength, type SchedTask, type Slot, type StepOutcome } from "./scheduler.js";
+import type { LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import { commonPrefixLength, type Slot, type StepOutcome } from "./scheduler.js";
+import type { Request } from "./request.js";
 import { LogprobProbe } from "./logprobs.js";
 
 interface SequenceInternals {
   _copyStateFromOtherSequence(other: LlamaContextSequence, upToTokenIndex: number): Promise<boolean>;
 }
 
-export interface SlotTask extends SchedTask {
-  readonly evaluateOptions: SequenceEvaluateOptions;
-  /** Alternatives to report with each sampled token's log-probability; undefined = no logprobs. */
-  readonly logprobs: number | undefined;
-  /**
-   * Tokens to evaluate in place of the token just sampled (which is then dropped), or undefined
-   * to continue with it. They go in the same step, so the slot still advances once per round.
-   */
-  takeInjection(): Token[] | undefined;
-}
-
 export class LlamaSlot implements Slot {
   private generator: AsyncGenerator<Token, void, void | Token | Token[]> | null = null;
-  private task: SlotTask | null = null;
+  private request: Request | null = null;
   /** Prompt tokens not evaluated yet; the last chunk goes to the generator. */
   private pendingPrompt: Token[] = [];
   /** The token sampled last: the generator evaluates it next unless an injection replaces it. */
@@ -41,16 +31,16 @@ export class LlamaSlot implements Slot {
     return this.sequence.contextTokens;
   }
 
-  async prepare(task: SchedTask, reuse: boolean): Promise<number> {
-    this.task = task as SlotTask;
-    const tokens = this.task.tokens();
+  async prepare(request: Request, reuse: boolean): Promise<number> {
+    this.request = request;
+    const tokens = request.tokens();
     // At least one token must be evaluated to get logits for the next sampled token.
     const reused = reuse ? Math.min(commonPrefixLength(this.sequence.contextTokens, tokens), tokens.length - 1) : 0;
     await this.truncate(reused);
     this.pendingPrompt = tokens.slice(reused) as Token[];
     this.generator = null;
     this.lastToken = undefined;
-    this.probe.top = this.task.logprobs;
+    this.probe.top = request.logprobs;
     return reused;
   }
 
@@ -73,7 +63,7 @@ export class LlamaSlot implements Slot {
   }
 
   async step(): Promise<StepOutcome> {
-    if (!this.task) throw new Error(`slot ${this.id} has no task`);
+    if (!this.request) throw new Error(`slot ${this.id} has no request`);
     let evaluated: readonly Token[];
     let injection: Token[] | undefined;
     if (!this.generator) {
@@ -82,12 +72,12 @@ export class LlamaSlot implements Slot {
         await this.sequence.evaluateWithoutGeneratingNewTokens(chunk);
         return { prefill: true, evaluated: chunk };
       }
-      this.generator = this.sequence.evaluate(this.pendingPrompt, { ...this.task.evaluateOptions, yieldEogToken: true });
+      this.generator = this.sequence.evaluate(this.pendingPrompt, { ...this.request.sink.evaluateOptions, yieldEogToken: true });
       evaluated = this.pendingPrompt;
       this.pendingPrompt = [];
     } else {
       // node-llama-cpp's generator evaluates what next() passes, or else the token it yielded last.
-      injection = this.task.takeInjection();
+      injection = this.request.takeInjection();
       evaluated = injection ?? [this.lastToken!];
     }
     const r = await this.generator.next(injection);
@@ -100,7 +90,7 @@ export class LlamaSlot implements Slot {
   async release(): Promise<void> {
     const gen = this.generator;
     this.generator = null;
-    this.task = null;
+    this.request = null;
     this.pendingPrompt = [];
     this.lastToken = undefined;
     this.probe.top = undefined;

@@ -5,17 +5,21 @@
  * - Lockstep rounds: each round advances every active slot by one step, issued in ascending
  *   slot id in the same tick: node-llama-cpp packs evaluations queued in one tick into one
  *   llama_decode, and a non-ascending order makes llama.cpp split the batch.
- * - Prefix reuse: a task takes the free slot whose cache shares the longest prefix with it, or
+ * - Choices (n > 1), llama-server's parent and child tasks: the first choice of a request
+ *   evaluates the prompt; the others wait until it has, then fork its cache: its full pages are
+ *   copied (shared cells in a unified pool), whether prefix reuse is on or not.
+ * - Prefix reuse: a request takes the free slot whose cache shares the longest prefix with it, or
  *   copies the longest run of cached full pages from any other slot (shared cells in a unified
- *   pool). Only caches computed under the task's adapter set count: LoRA adapters change the
- *   KV values, so a slot's cache, and the page hashes, belong to the adapter set it ran with. A task whose prompt shares pages with a prompt still being prefilled waits for them
- *   instead of computing them a second time (n > 1, a burst of agents with one system prompt).
+ *   pool). Only caches computed under the request's adapter set count: LoRA adapters change the
+ *   KV values, so a slot's cache, and the page hashes, belong to the adapter set it ran with. A
+ *   request whose prompt shares pages with a prompt still being prefilled waits for them instead
+ *   of computing them a second time (a burst of agents with one system prompt).
  * - A unified pool is finite: admission needs pages for the tokens to evaluate plus a reserve,
  *   idle cached pages are evicted LRU, and when a round cannot grow every sequence the youngest
  *   request is preempted: its pages are freed and it is requeued with its tokens so far, to
  *   resume where it stopped.
  * - Adapter groups: llama.cpp applies LoRA adapters per context, so one round (one decode
- *   batch) runs only the active tasks of one adapter set. When several sets are active the
+ *   batch) runs only the active requests of one adapter set. When several sets are active the
  *   rounds go to the set served least recently, so the groups alternate; `onGroup` switches
  *   the context's adapters before the round's steps are issued.
  * - Plan, then execute: `planRound` decides a round without touching a sequence (pages
@@ -24,13 +28,14 @@
  *   slots: cuts the evicted caches, releases the preempted, steps the rest in one batch.
  */
 import type { KvPagePool, KvPoolStats } from "./kv/page-pool.js";
+import type { Request } from "./request.js";
 import type { RawLogprobs } from "./logprobs.js";
 
 export interface StepResult {
   token: number;
   /** End-of-generation token (or the evaluator ended on its own). */
   eog: boolean;
-  /** The token's log-probabilities, when the task asked for them. */
+  /** The token's log-probabilities, when the request asked for them. */
   logprobs?: RawLogprobs;
 }
 
@@ -48,10 +53,10 @@ export interface Slot {
    */
   cachedTokens(): readonly number[];
   /**
-   * Bind a task: keep the longest common prefix of the cache and `task.tokens()` (nothing when
-   * `reuse` is false) and drop the rest; returns how many of the task's tokens are reused.
+   * Bind a request: keep the longest common prefix of the cache and `request.tokens()` (nothing
+   * when `reuse` is false) and drop the rest; returns how many of its tokens are reused.
    */
-  prepare(task: SchedTask, reuse: boolean): Promise<number>;
+  prepare(request: Request, reuse: boolean): Promise<number>;
   /**
    * Replace this slot's cache with the first `tokens` cached tokens of `donor`. False when the
    * copy failed; the cache is then empty.
@@ -67,35 +72,15 @@ export interface Slot {
    * last chunk samples the first token, and each later step evaluates the last token.
    */
   step(): Promise<StepOutcome>;
-  /** End the task's evaluation; the KV cache stays for the next request. */
+  /** End the request's evaluation; the KV cache stays for the next request. */
   release(): Promise<void>;
-}
-
-export interface SchedTask {
-  /**
-   * Tokens the KV cache must hold before the next token is sampled: the prompt, followed by
-   * the tokens generated before a preemption.
-   */
-  tokens(): readonly number[];
-  /** Set when the client went away or the deadline passed; the scheduler frees the slot next round. */
-  cancelled: boolean;
-  /** The LoRA adapter set the task runs with, as a canonical key; "" or absent = none. */
-  readonly adapterKey?: string;
-  onAdmitted(slotId: number, reusedTokens: number): void;
-  /** Returns true when the task is finished (stop, length, stop string). */
-  onToken(result: StepResult): boolean;
-  /** The slot was taken back (KV pool exhausted); the task is queued again to resume from tokens(). */
-  onPreempted(): void;
-  onError(err: unknown): void;
-  /** Called once the slot is free again, whatever the outcome. */
-  onReleased(): void;
 }
 
 export type SlotPhase = "idle" | "prefill" | "decode";
 
 export interface SchedulerSnapshot {
   queued: number;
-  /** Tokens of the queued tasks: what admission still has to evaluate. */
+  /** Tokens of the queued requests: what admission still has to evaluate. */
   queuedTokens: number;
   /** Running requests, including those a slot has not stepped yet. */
   running: number;
@@ -110,7 +95,7 @@ export interface RoundPlan {
   /** Idle slots whose caches lose their tails (their pages are freed): slot id to tokens kept. */
   evictions: Map<number, number>;
   /** Requests preempted for room, youngest first, their pages freed and the requests requeued. */
-  preempted: Array<{ slotId: number; task: SchedTask }>;
+  preempted: Array<{ slotId: number; request: Request }>;
   /** The adapter set the round runs; undefined when no request runs. */
   group: string | undefined;
   /** The slots that step, in ascending id, and the tokens each evaluates (its pages allocated). */
@@ -125,31 +110,23 @@ export interface SchedulerOptions {
   prefixReuse: boolean;
   /** Sees each round's plan once its steps are issued (`plan.tokens`: the batched decode's tokens). */
   onRound?: (plan: RoundPlan) => void;
-  /** Called before each round with the adapter key of the tasks it runs; the round waits for it. */
+  /** Called before each round with the adapter key of the requests it runs; the round waits for it. */
   onGroup?: (adapterKey: string) => Promise<void> | void;
 }
 
 /** Free pages an admission leaves for the running sequences to grow into before preemption. */
 const RESERVE_PAGES = 1;
 
-interface Entry {
-  readonly task: SchedTask;
-  /** Arrival order: the youngest request is preempted first, and requeued by age. */
-  readonly arrival: number;
-}
-
 interface Plan {
   slot: Slot;
-  /** Tokens of the task that will not be evaluated. */
+  /** Tokens of the request that will not be evaluated. */
   reused: number;
   /** Copy `reused` tokens from this slot first. */
   donor?: Slot;
 }
 
-const keyOf = (task: SchedTask): string => task.adapterKey ?? "";
-
 /**
- * The adapter set the next round runs: of the sets with active tasks, the one whose last round
+ * The adapter set the next round runs: of the sets with active requests, the one whose last round
  * is oldest (never served first); ties go to the set holding the oldest request.
  */
 export function pickGroup(
@@ -174,10 +151,10 @@ export function commonPrefixLength(a: readonly number[], b: readonly number[]): 
 export class Scheduler {
   private readonly slots: readonly Slot[];
   private readonly slotById: ReadonlyMap<number, Slot>;
-  private readonly queue: Entry[] = [];
-  private readonly active = new Map<number, Entry>();
-  /** Slots whose task has produced its first token (prompt evaluated). */
-  private readonly decoding = new Set<number>();
+  /** Waiting and preempted requests, by arrival. */
+  private readonly queue: Request[] = [];
+  /** Running requests (prefill or decode) by slot id. */
+  private readonly active = new Map<number, Request>();
   private readonly lastUsed = new Map<number, number>();
   private readonly kv: KvPagePool;
   private readonly prefixReuse: boolean;
@@ -203,27 +180,29 @@ export class Scheduler {
     for (const slot of this.slots) this.kv.commit(slot.id, slot.cachedTokens());
   }
 
-  submit(task: SchedTask): void {
-    this.queue.push({ task, arrival: ++this.arrivals });
+  submit(request: Request): void {
+    request.arrival = ++this.arrivals;
+    request.status = "waiting";
+    this.queue.push(request);
     this.kick();
   }
 
   snapshot(): SchedulerSnapshot {
     return {
       queued: this.queue.length,
-      queuedTokens: this.queue.reduce((sum, e) => sum + e.task.tokens().length, 0),
+      queuedTokens: this.queue.reduce((sum, r) => sum + r.tokens().length, 0),
       running: this.active.size,
       preemptions: this.preemptions,
       kv: { ...this.kv.stats(), unified: this.kv.shared },
       slots: this.slots.map((s) => ({
         id: s.id,
-        phase: !this.active.has(s.id) ? "idle" : this.decoding.has(s.id) ? "decode" : "prefill",
+        phase: this.active.get(s.id)?.status === "decode" ? "decode" : this.active.has(s.id) ? "prefill" : "idle",
         cachedTokens: this.kv.tokensOf(s.id),
       })),
     };
   }
 
-  /** Resolves when no task is queued or running. */
+  /** Resolves when no request is queued or running. */
   async idle(): Promise<void> {
     while (this.running) await this.running;
   }
@@ -243,8 +222,8 @@ export class Scheduler {
         // Nothing runs, so nothing will free pages or finish a prefix: the head cannot wait.
         const head = this.queue.shift();
         if (head) {
-          head.task.onError(new Error("the KV pool cannot hold this request even when empty"));
-          head.task.onReleased();
+          head.sink.onError(new Error("the KV pool cannot hold this request even when empty"));
+          this.released(head);
         }
         continue;
       }
@@ -268,65 +247,87 @@ export class Scheduler {
 
   private async admit(): Promise<void> {
     for (let i = 0; i < this.queue.length; ) {
-      const entry = this.queue[i]!;
-      const { task } = entry;
-      if (task.cancelled) {
+      const request = this.queue[i]!;
+      if (request.cancelled) {
         this.queue.splice(i, 1);
-        task.onReleased();
+        this.released(request);
         continue;
       }
       const free = this.freeSlots();
       if (free.length === 0) return;
-      const plan = this.plan(task, free);
-      if (this.waitsForLeader(task, plan)) {
+      if (this.waitsForParent(request)) {
+        i++;
+        continue;
+      }
+      const plan = this.plan(request, free);
+      if (this.waitsForLeader(request, plan)) {
         i++;
         continue;
       }
       // First come, first served for pages: later requests do not overtake one that waits for room.
-      if (!(await this.makeRoom(task, plan))) return;
+      if (!(await this.makeRoom(request, plan))) return;
       this.queue.splice(i, 1);
-      await this.start(entry, plan);
+      await this.start(request, plan);
     }
   }
 
-  private async start(entry: Entry, plan: Plan): Promise<void> {
+  /** The request is done with: off the books, then its sink hears of it. */
+  private released(request: Request): void {
+    request.status = "finished";
+    request.slotId = undefined;
+    request.sink.onReleased();
+  }
+
+  private async start(request: Request, plan: Plan): Promise<void> {
     const { slot } = plan;
-    const { task } = entry;
-    this.active.set(slot.id, entry);
+    this.active.set(slot.id, request);
+    request.status = "prefill";
+    request.slotId = slot.id;
     this.lastUsed.set(slot.id, ++this.useCounter);
-    // A cache computed with other adapters is of no use: it goes, and the slot takes the task's set.
-    const sameAdapters = (this.slotKeys.get(slot.id) ?? "") === keyOf(task);
-    this.slotKeys.set(slot.id, keyOf(task));
+    // A cache computed with other adapters is of no use: it goes, and the slot takes the request's set.
+    const key = request.adapterKey;
+    const sameAdapters = (this.slotKeys.get(slot.id) ?? "") === key;
+    this.slotKeys.set(slot.id, key);
     try {
       if (plan.donor) {
         const copied = await slot.copyPrefix(plan.donor, plan.reused);
         if (copied) this.kv.adopt(slot.id, plan.donor.id, plan.reused);
         else this.kv.truncate(slot.id, 0);
       }
-      const reused = await slot.prepare(task, this.prefixReuse && (sameAdapters || plan.donor !== undefined));
+      const reused = await slot.prepare(request, plan.donor !== undefined || (this.prefixReuse && sameAdapters));
       // The pages of a cache computed with other adapters go; the adopted or kept prefix stays.
-      this.kv.assign(slot.id, keyOf(task));
+      this.kv.assign(slot.id, key);
       this.kv.truncate(slot.id, reused);
       this.kv.touch(slot.id);
-      task.onAdmitted(slot.id, reused);
+      request.sink.onAdmitted(slot.id, reused);
     } catch (err) {
       this.active.delete(slot.id);
       this.resync(slot);
-      task.onError(err);
-      task.onReleased();
+      request.sink.onError(err);
+      this.released(request);
     }
   }
 
-  /** Where a task runs and how much of it is reused: in place, or copied from another slot. */
-  private plan(task: SchedTask, free: Slot[]): Plan {
-    const tokens = task.tokens();
+  /**
+   * A child choice waits while its parent is queued or evaluating the prompt: then it forks the
+   * parent's cache instead of evaluating the prompt a second time.
+   */
+  private waitsForParent(request: Request): boolean {
+    const parent = request.parent;
+    return parent !== undefined && !parent.cancelled && (parent.status === "waiting" || parent.status === "prefill");
+  }
+
+  /** Where a request runs and how much of it is reused: forked from its parent, in place, or copied from another slot. */
+  private plan(request: Request, free: Slot[]): Plan {
+    const tokens = request.tokens();
     // At least one token must be evaluated to get logits for the next sampled token.
     const limit = tokens.length - 1;
     const lru = (a: Slot, b: Slot) => (this.lastUsed.get(a.id) ?? 0) - (this.lastUsed.get(b.id) ?? 0);
     const byAge = [...free].sort(lru);
-    if (!this.prefixReuse) return { slot: byAge[0]!, reused: 0 };
-    let best: Plan = { slot: byAge[0]!, reused: 0 };
-    const key = keyOf(task);
+    const fork = this.forkPlan(request, byAge, limit);
+    if (!this.prefixReuse) return fork ?? { slot: byAge[0]!, reused: 0 };
+    let best: Plan = fork ?? { slot: byAge[0]!, reused: 0 };
+    const key = request.adapterKey;
     for (const slot of byAge) {
       if ((this.slotKeys.get(slot.id) ?? "") !== key) continue;
       const reused = Math.min(commonPrefixLength(slot.cachedTokens(), tokens), limit);
@@ -345,16 +346,29 @@ export class Scheduler {
   }
 
   /**
-   * True when a running task that is still prefilling will soon hold pages this task needs:
-   * copying them then beats computing them twice.
+   * A child choice whose parent runs copies the parent's full pages of the prompt (the parent's
+   * cache holds the prompt, then its own output) into the least recently used free slot.
    */
-  private waitsForLeader(task: SchedTask, plan: Plan): boolean {
+  private forkPlan(request: Request, byAge: Slot[], limit: number): Plan | undefined {
+    const parentSlot = request.parent?.slotId;
+    if (parentSlot === undefined || request.parent!.status !== "decode") return undefined;
+    const shared = Math.min(request.prompt.length, limit, this.kv.tokensOf(parentSlot));
+    const copy = shared - (shared % this.kv.pageTokens);
+    if (copy === 0) return undefined;
+    return { slot: byAge[0]!, reused: copy, donor: this.slotById.get(parentSlot)! };
+  }
+
+  /**
+   * True when a running request that is still prefilling will soon hold pages this request
+   * needs: copying them then beats computing them twice.
+   */
+  private waitsForLeader(request: Request, plan: Plan): boolean {
     if (!this.prefixReuse) return false;
-    const tokens = task.tokens();
+    const tokens = request.tokens();
     const B = this.kv.pageTokens;
     for (const [slotId, leader] of this.active) {
-      if (this.decoding.has(slotId) || leader.task.cancelled || keyOf(leader.task) !== keyOf(task)) continue;
-      const shared = Math.min(commonPrefixLength(leader.task.tokens(), tokens), tokens.length - 1);
+      if (leader.status === "decode" || leader.cancelled || leader.adapterKey !== request.adapterKey) continue;
+      const shared = Math.min(commonPrefixLength(leader.tokens(), tokens), tokens.length - 1);
       const pages = shared - (shared % B);
       if (pages <= plan.reused) continue;
       if (this.kv.tokensOf(slotId) < pages) return true;
@@ -363,13 +377,13 @@ export class Scheduler {
   }
 
   /**
-   * Unified pool: makes sure the task's new tokens fit, evicting idle cached pages (least
+   * Unified pool: makes sure the request's new tokens fit, evicting idle cached pages (least
    * recently used first) when needed; false when they cannot fit until running requests end.
    */
-  private async makeRoom(task: SchedTask, plan: Plan): Promise<boolean> {
+  private async makeRoom(request: Request, plan: Plan): Promise<boolean> {
     if (!this.kv.shared) return true;
     const keep = plan.donor ? 0 : plan.reused;
-    const need = this.kv.pagesFor(task.tokens().length - plan.reused) + RESERVE_PAGES;
+    const need = this.kv.pagesFor(request.tokens().length - plan.reused) + RESERVE_PAGES;
     const target = plan.slot.id;
     // Preparing the target drops what it does not keep.
     const freed = this.kv.privatePages(target, Math.ceil(keep / this.kv.pageTokens) * this.kv.pageTokens);
@@ -386,9 +400,9 @@ export class Scheduler {
   /** Pages the admitted requests still in prefill will take for the rest of their prompts. */
   private committedPages(): number {
     let pages = 0;
-    for (const [slotId, { task }] of this.active) {
-      if (this.decoding.has(slotId)) continue;
-      pages += this.kv.pagesToGrow(slotId, Math.max(0, task.tokens().length - this.kv.tokensOf(slotId)));
+    for (const [slotId, request] of this.active) {
+      if (request.status === "decode") continue;
+      pages += this.kv.pagesToGrow(slotId, Math.max(0, request.tokens().length - this.kv.tokensOf(slotId)));
     }
     return pages;
   }
@@ -399,7 +413,7 @@ export class Scheduler {
   }
 
   private async round(): Promise<void> {
-    const cancelled = this.slots.filter((s) => this.active.get(s.id)?.task.cancelled);
+    const cancelled = this.slots.filter((s) => this.active.get(s.id)?.cancelled);
     await Promise.all(cancelled.map((s) => this.finish(s)));
     await this.execute(this.planRound());
   }
@@ -413,7 +427,7 @@ export class Scheduler {
   private planRound(): RoundPlan {
     const plan: RoundPlan = { evictions: new Map(), preempted: [], group: undefined, steps: [], tokens: 0 };
     if (this.kv.shared) {
-      const byAge = [...this.active].filter(([, e]) => !e.task.cancelled).sort((a, b) => a[1].arrival - b[1].arrival);
+      const byAge = [...this.active].filter(([, r]) => !r.cancelled).sort((a, b) => a[1].arrival - b[1].arrival);
       for (const [slotId] of byAge) {
         const tokens = this.slotById.get(slotId)!.nextStepTokens();
         while (this.active.has(slotId) && this.kv.allocate(slotId, tokens) === "preempt") {
@@ -427,10 +441,10 @@ export class Scheduler {
       }
     }
     const active = this.slots.filter((s) => this.active.has(s.id)).map((s) => this.active.get(s.id)!);
-    plan.group = pickGroup(active.map((e) => ({ key: keyOf(e.task), arrival: e.arrival })), this.groupServed);
+    plan.group = pickGroup(active.map((r) => ({ key: r.adapterKey, arrival: r.arrival })), this.groupServed);
     for (const slot of this.slots) {
-      const entry = this.active.get(slot.id);
-      if (!entry || keyOf(entry.task) !== plan.group) continue;
+      const request = this.active.get(slot.id);
+      if (!request || request.adapterKey !== plan.group) continue;
       const tokens = slot.nextStepTokens();
       plan.steps.push({ slotId: slot.id, tokens });
       plan.tokens += tokens;
@@ -439,41 +453,41 @@ export class Scheduler {
   }
 
   /** Takes the youngest request off its slot and requeues it by age; its pages go now. */
-  private planPreemption(): { slotId: number; task: SchedTask } {
-    let youngest: [number, Entry] | undefined;
+  private planPreemption(): { slotId: number; request: Request } {
+    let youngest: [number, Request] | undefined;
     for (const item of this.active) if (!youngest || item[1].arrival > youngest[1].arrival) youngest = item;
-    const [slotId, entry] = youngest!;
+    const [slotId, request] = youngest!;
     this.active.delete(slotId);
-    this.decoding.delete(slotId);
+    request.preempt();
     this.preemptions++;
     // Pages it shares stay with their other holders; it recomputes the rest on resume.
     this.kv.truncate(slotId, 0);
-    const at = this.queue.findIndex((e) => e.arrival > entry.arrival);
-    this.queue.splice(at === -1 ? this.queue.length : at, 0, entry);
-    return { slotId, task: entry.task };
+    const at = this.queue.findIndex((r) => r.arrival > request.arrival);
+    this.queue.splice(at === -1 ? this.queue.length : at, 0, request);
+    return { slotId, request };
   }
 
   /** Runs a plan on the slots: evictions and preemptions first, then every step in one batch. */
   private async execute(plan: RoundPlan): Promise<void> {
     await this.applyEviction(plan.evictions);
-    for (const { slotId, task } of plan.preempted) {
+    for (const { slotId, request } of plan.preempted) {
       const slot = this.slotById.get(slotId)!;
-      task.onPreempted();
+      request.sink.onPreempted();
       await slot.release();
       await slot.truncate(0);
     }
     const group = plan.group;
     if (group === undefined) return;
-    // Only the sets with active tasks are remembered: a set that comes back counts as new.
-    const activeKeys = new Set([...this.active.values()].map((e) => keyOf(e.task)));
+    // Only the sets with active requests are remembered: a set that comes back counts as new.
+    const activeKeys = new Set([...this.active.values()].map((r) => r.adapterKey));
     for (const key of this.groupServed.keys()) if (!activeKeys.has(key)) this.groupServed.delete(key);
     this.groupServed.set(group, ++this.rounds);
-    const live = plan.steps.map(({ slotId }) => [this.slotById.get(slotId)!, this.active.get(slotId)!.task] as const);
+    const live = plan.steps.map(({ slotId }) => [this.slotById.get(slotId)!, this.active.get(slotId)!] as const);
     try {
       await this.onGroup(group);
     } catch (err) {
-      // The adapters could not be applied: this group's tasks fail, the others go on.
-      for (const [, task] of live) task.onError(err);
+      // The adapters could not be applied: this group's requests fail, the others go on.
+      for (const [, request] of live) request.sink.onError(err);
       await Promise.all(live.map(([slot]) => this.finish(slot)));
       return;
     }
@@ -483,20 +497,20 @@ export class Scheduler {
     const results = await Promise.allSettled(steps);
     const finished: Slot[] = [];
     results.forEach((r, i) => {
-      const [slot, task] = live[i]!;
+      const [slot, request] = live[i]!;
       if (r.status === "rejected") {
         this.resync(slot);
-        task.onError(r.reason);
+        request.sink.onError(r.reason);
         finished.push(slot);
         return;
       }
       this.kv.commit(slot.id, r.value.evaluated);
       if (r.value.prefill) {
-        if (task.cancelled) finished.push(slot);
+        if (request.cancelled) finished.push(slot);
         return;
       }
-      this.decoding.add(slot.id);
-      if (task.cancelled || task.onToken(r.value)) finished.push(slot);
+      request.status = "decode";
+      if (request.cancelled || request.sink.onToken(r.value)) finished.push(slot);
     });
     await Promise.all(finished.map((s) => this.finish(s)));
     // Allocation is per round: the sequences of other adapter sets give their pages back until their turn.
@@ -504,16 +518,15 @@ export class Scheduler {
   }
 
   private async finish(slot: Slot): Promise<void> {
-    const entry = this.active.get(slot.id);
+    const request = this.active.get(slot.id);
     this.active.delete(slot.id);
-    this.decoding.delete(slot.id);
     try {
       await slot.release();
     } finally {
       // What it reserved and did not use goes back; its cache is the most recently used.
       this.kv.unreserve(slot.id);
       this.kv.touch(slot.id);
-      entry?.task.onReleased();
+      if (request) this.released(request);
     }
   }
 }

@@ -72,6 +72,12 @@ export interface GenerationRequest {
   logprobs?: number;
   /** LoRA adapters to run with (resolved by the main process); absent or empty = the base model. */
   adapters?: AdapterUse[];
+  /**
+   * Choices to generate from the one prompt (absent = 1): the engine renders and tokenizes it
+   * once, and its first choice's KV cache is forked for the others. With a seed, choice i samples
+   * with seed + i. Their text and done events carry their `index`.
+   */
+  n?: number;
 }
 
 /** One LoRA adapter a request runs with: the adapter file (absolute path) and its scale. */
@@ -136,9 +142,11 @@ export type GenerationEvent =
    * `logprobs` (when asked for) covers the answer tokens whose text starts in `text` or earlier;
    * the tokens of a think block are not reported.
    */
-  | { type: "text"; text: string; tokens: number; logprobs?: TokenLogprob[] }
+  | { type: "text"; index: number; text: string; tokens: number; logprobs?: TokenLogprob[] }
   | {
       type: "done";
+      /** The choice that ended; the request ends when all of them did. */
+      index: number;
       finishReason: FinishReason;
       completionTokens: number;
       /** Completion tokens that opened, continued or closed the think block. */
@@ -149,6 +157,7 @@ export type GenerationEvent =
       stopSequence?: string;
       timings: Timings;
     }
+  /** The request failed: all its choices end (those still running are cancelled). */
   | { type: "failed"; error: EngineErrorInfo };
 
 export interface ModelInfo {

@@ -11,7 +11,7 @@ import type { Logger } from "pino";
 import type { EmbeddingRequest, EmbeddingResult, EngineOptions, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
 import type { MainToWorker, WorkerToMain } from "../worker/protocol.js";
 import { EngineError, type EngineErrorInfo } from "../engine/errors.js";
-import { GenerationStream } from "./generation-stream.js";
+import { RequestHandle } from "./request-handle.js";
 import { AdapterSet, toAdapter, type Adapter, type AdapterSpec } from "./adapters.js";
 
 const WORKER_ENTRY = new URL("../worker/main" + (import.meta.url.endsWith(".ts") ? ".ts" : ".js"), import.meta.url);
@@ -44,7 +44,7 @@ export class ModelWorker extends EventEmitter {
   restarts = 0;
   private child: ChildProcess | null = null;
   private nextId = 1;
-  private readonly inflight = new Map<number, GenerationStream>();
+  private readonly inflight = new Map<number, RequestHandle>();
   private readonly deadlines = new Map<number, NodeJS.Timeout>();
   /** Failures since the worker last ran stably: the exponent of the restart delay. */
   private consecutiveFailures = 0;
@@ -105,10 +105,12 @@ export class ModelWorker extends EventEmitter {
             this.state = "failed";
             reject(new ModelLoadError(msg.message));
             return;
-          case "event":
-            this.inflight.get(msg.id)?.push(msg.event);
-            if (msg.event.type === "done" || msg.event.type === "failed") this.settle(msg.id);
+          case "event": {
+            const handle = this.inflight.get(msg.id);
+            handle?.push(msg.event);
+            if (handle?.finished) this.settle(msg.id);
             return;
+          }
           case "status":
             this.statusWaiters.get(msg.id)?.(msg.status);
             this.statusWaiters.delete(msg.id);
@@ -184,12 +186,12 @@ export class ModelWorker extends EventEmitter {
     this.deadlines.delete(id);
   }
 
-  generate(request: GenerationRequest): GenerationStream {
+  generate(request: GenerationRequest): RequestHandle {
     const id = this.nextId++;
-    const stream = new GenerationStream(() => {
+    const stream = new RequestHandle(() => {
       this.settle(id);
       this.send({ type: "cancel", id });
-    });
+    }, request.n);
     if (this.state !== "ready" || !this.child) {
       const phase = this.state === "restarting" ? "restarting" : "loading";
       stream.push({ type: "failed", error: { kind: "worker_not_ready", phase, retryAfterSeconds: 2 } });

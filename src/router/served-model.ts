@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config/schema.js";
 import type { EmbeddingRequest, EmbeddingResult, EngineStatus, GenerationRequest, ModelInfo, TextOp, TextOpResult } from "../engine/types.js";
 import { EngineError, toEngineErrorInfo } from "../engine/errors.js";
-import { GenerationStream } from "./generation-stream.js";
+import { RequestHandle } from "./request-handle.js";
 import type { ModelWorker, WorkerState } from "./model-worker.js";
 import { AdapterSet, type Adapter, type AdapterSpec } from "./adapters.js";
 
@@ -213,13 +213,13 @@ export class ServedModel {
   }
 
   /** One generation; waits for the model to load first. `keepAlive` is the request's keep_alive. */
-  generate(request: GenerationRequest, keepAlive?: KeepAliveMs): GenerationStream {
-    let inner: GenerationStream | null = null;
+  generate(request: GenerationRequest, keepAlive?: KeepAliveMs): RequestHandle {
+    let inner: RequestHandle | null = null;
     let cancelled = false;
-    const outer = new GenerationStream(() => {
+    const outer = new RequestHandle(() => {
       cancelled = true;
       inner?.cancel();
-    });
+    }, request.n);
     void this.lease(keepAlive).then(
       async (lease) => {
         try {

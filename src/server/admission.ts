@@ -1,20 +1,21 @@
 /**
  * Starting generations for a route. Everything that can be rejected (bad template, context too
  * long, queue full) is decided before a header is sent, so each route waits here until every
- * choice is accepted or the request fails with a plain HTTP error.
+ * engine request (one per prompt, each generating its `n` choices) is accepted or the request
+ * fails with a plain HTTP error.
  */
 import type { FastifyReply } from "fastify";
 import type { SSEMessage } from "@fastify/sse";
 import type { ServedModel } from "../router/served-model.js";
 import { keepAliveOf } from "./keep-alive.js";
-import type { GenerationStream } from "../router/generation-stream.js";
+import type { RequestHandle } from "../router/request-handle.js";
 import type { AdapterUse, GenerationRequest, StartedInfo } from "../engine/types.js";
 import type { LoraSelection } from "../router/adapters.js";
 import { type ApiError, clientClosed } from "../openai/errors.js";
 import { httpError } from "./engine-errors.js";
 
-export interface AdmittedChoice {
-  stream: GenerationStream;
+export interface AdmittedRequest {
+  stream: RequestHandle;
   started: StartedInfo;
 }
 
@@ -29,18 +30,18 @@ export interface AdmissionOptions {
 }
 
 /**
- * Submits one generation per request (the choices of one API request) and waits until each is
- * accepted, loading the model first if it is not loaded. A client hanging up at any point
+ * Submits the engine requests of one API request (several for several completion prompts) and
+ * waits until each is accepted, loading the model first if it is not loaded. A client hanging up at any point
  * cancels them all and calls `onDisconnect`. Null when the request failed after its SSE headers
  * went out (the model was loading): the failure was sent as the stream's last event.
  */
-export async function admitChoices(
+export async function admitRequests(
   model: ServedModel,
   requests: GenerationRequest[],
   reply: FastifyReply,
   onDisconnect: () => void,
   options: AdmissionOptions,
-): Promise<AdmittedChoice[] | null> {
+): Promise<AdmittedRequest[] | null> {
   const keepAlive = keepAliveOf(options.body);
   // A load can take a while: a streaming client gets its headers now and SSE heartbeats
   // (server.sseHeartbeatMs) until the first event; a failure then ends the stream with an error event.
@@ -52,7 +53,7 @@ export async function admitChoices(
     cancelAll();
     onDisconnect();
   });
-  const choices: AdmittedChoice[] = [];
+  const admitted: AdmittedRequest[] = [];
   for (const stream of streams) {
     const first = await stream.next();
     if (!first || first.type !== "started") {
@@ -65,9 +66,9 @@ export async function admitChoices(
       if (!reply.raw.destroyed) await reply.sse.send(options.errorEvent?.(err) ?? { data: err.toBody() });
       return null;
     }
-    choices.push({ stream, started: first.info });
+    admitted.push({ stream, started: first.info });
   }
-  return choices;
+  return admitted;
 }
 
 /**
@@ -80,11 +81,4 @@ export function requestAdapters(
 ): { adapters: AdapterUse[]; model: string } {
   const adapters = worker.adapters.select(worker.id, body.model, body.lora ?? undefined);
   return { adapters, model: worker.adapters.byModelId(worker.id, body.model) ? body.model! : worker.id };
-}
-
-/** The request for choice `index` of `n`: each choice after the first gets its own seed, so the choices differ. */
-export function choiceRequests(base: GenerationRequest, n: number): GenerationRequest[] {
-  return Array.from({ length: n }, (_, i) =>
-    i === 0 || base.sampling.seed === undefined ? base : { ...base, sampling: { ...base.sampling, seed: base.sampling.seed + i } },
-  );
 }

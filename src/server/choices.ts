@@ -1,10 +1,11 @@
 /**
- * What routes that run several choices share once they are admitted: reading every choice to
+ * What routes that run several choices share once they are admitted: reading every request to
  * the end (JSON answers), interleaving the choices' events as they arrive (SSE answers), and
- * recording how each choice ended.
+ * recording how each choice ended. Each engine request generates `n` choices on one handle, its
+ * events carrying the choice's index: request r's choice i is choice r × n + i of the answer.
  */
 import type { FastifyRequest } from "fastify";
-import type { GenerationStream } from "../router/generation-stream.js";
+import type { RequestHandle } from "../router/request-handle.js";
 import type { GenerationEvent, StartedInfo } from "../engine/types.js";
 import type { RequestMetrics } from "../metrics/request-metrics.js";
 import type { CompletionIds, WireFinishReason } from "../openai/chunks.js";
@@ -15,7 +16,6 @@ export type DoneEvent = Extract<GenerationEvent, { type: "done" }>;
 export type ChoiceEvent = Extract<GenerationEvent, { type: "text" | "done" }>;
 
 export interface RunningChoice {
-  stream: GenerationStream;
   started: StartedInfo;
   completionTokens: number;
   reasoningTokens: number;
@@ -28,6 +28,9 @@ export interface ChoicesContext<C extends RunningChoice> {
   req: FastifyRequest;
   ids: CompletionIds;
   choices: C[];
+  /** The engine requests, each running `n` consecutive choices. */
+  handles: readonly RequestHandle[];
+  n: number;
   observer: RequestMetrics;
   /** The request asked for logprobs. */
   logprobs: boolean;
@@ -38,8 +41,8 @@ export function completionIds(prefix: string, req: FastifyRequest, model: string
   return { id: `${prefix}-${req.id.replace(/^req-/, "")}`, created: Math.floor(Date.now() / 1000), model };
 }
 
-export function runningChoice(stream: GenerationStream, started: StartedInfo): RunningChoice {
-  return { stream, started, completionTokens: 0, reasoningTokens: 0, cachedTokens: 0 };
+export function runningChoice(started: StartedInfo): RunningChoice {
+  return { started, completionTokens: 0, reasoningTokens: 0, cachedTokens: 0 };
 }
 
 /** Records a choice that finished normally, with the finish reason the client sees. */
@@ -53,24 +56,23 @@ export function recordFinished(observer: RequestMetrics, c: RunningChoice, ev: D
 }
 
 /**
- * Reads every choice to its end, handing each text and done event to `onEvent`; the first
- * failure cancels the other choices and is thrown (nothing was sent yet).
+ * Reads every request to its end, handing each choice's text and done events to `onEvent`; the
+ * first failure cancels the other requests and is thrown (nothing was sent yet).
  */
 export async function collectChoices(
-  choices: readonly RunningChoice[],
-  observer: RequestMetrics,
+  { handles, n, observer }: ChoicesContext<RunningChoice>,
   onEvent: (index: number, ev: ChoiceEvent) => void,
 ): Promise<void> {
   await Promise.all(
-    choices.map(async (c, i) => {
-      for await (const ev of c.stream) {
+    handles.map(async (handle, r) => {
+      for await (const ev of handle) {
         if (ev.type === "failed") throw httpError(ev.error);
         if (ev.type === "text") observer.tokens(ev.tokens);
-        if (ev.type !== "started") onEvent(i, ev);
+        if (ev.type !== "started") onEvent(r * n + ev.index, ev);
       }
     }),
   ).catch((err) => {
-    choices.forEach((c) => c.stream.cancel());
+    handles.forEach((h) => h.cancel());
     throw err;
   });
   observer.completed();
@@ -78,24 +80,21 @@ export async function collectChoices(
 
 /**
  * The choices' events in arrival order, as SSE data: `toData` turns one into the chunks to send.
- * A failure after the headers cancels the other choices and ends the stream with an error event.
+ * A failure after the headers cancels the other requests and ends the stream with an error event.
  */
 export async function* interleaveChoices(
-  req: FastifyRequest,
-  choices: readonly RunningChoice[],
-  observer: RequestMetrics,
+  { req, handles, n, observer }: ChoicesContext<RunningChoice>,
   toData: (index: number, ev: ChoiceEvent) => unknown[],
 ): AsyncGenerator<{ data: unknown }, boolean> {
-  const pending = new Map(choices.map((c, i) => [i, c.stream.next().then((ev) => ({ i, ev }))]));
+  const pending = new Map(handles.map((h, r) => [r, h.next().then((ev) => ({ r, ev }))]));
   while (pending.size > 0) {
-    const { i, ev } = await Promise.race(pending.values());
-    const c = choices[i]!;
+    const { r, ev } = await Promise.race(pending.values());
     if (!ev) {
-      pending.delete(i);
+      pending.delete(r);
       continue;
     }
     if (ev.type === "failed") {
-      choices.forEach((x) => x.stream.cancel());
+      handles.forEach((h) => h.cancel());
       const err = httpError(ev.error);
       // Counted here: the error handler never sees a failure after the headers.
       observer.failed(err.code ?? "internal_error");
@@ -104,8 +103,8 @@ export async function* interleaveChoices(
       return false;
     }
     if (ev.type === "text") observer.tokens(ev.tokens);
-    if (ev.type !== "started") for (const data of toData(i, ev)) yield { data };
-    pending.set(i, c.stream.next().then((next) => ({ i, ev: next })));
+    if (ev.type !== "started") for (const data of toData(r * n + ev.index, ev)) yield { data };
+    pending.set(r, handles[r]!.next().then((next) => ({ r, ev: next })));
   }
   observer.completed();
   return true;

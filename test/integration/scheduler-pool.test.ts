@@ -10,62 +10,57 @@ import { LlamaLogLevel, type LlamaContext, type LlamaModel, type Token } from "n
 import { scriptedModel } from "../helpers/models.js";
 import { loadLlamaBackend, type LlamaBackend } from "../../src/engine/backend.js";
 import { KvPagePool } from "../../src/engine/kv/page-pool.js";
-import { LlamaSlot, type SlotTask } from "../../src/engine/llama-slot.js";
+import { LlamaSlot } from "../../src/engine/llama-slot.js";
 import { Scheduler } from "../../src/engine/scheduler.js";
+import { Request, type RequestSink } from "../../src/engine/request.js";
 
 const SCRIPT = "Pages follow the steps, not the copies of the context.";
 const PAGE = 16;
 
-interface TestTask extends SlotTask {
-  out: number[];
+interface TestSink extends RequestSink {
   preempted: number;
   error: unknown;
   done: Promise<void>;
 }
 
+let ids = 0;
+
 /**
  * `inject`: after `at` generated tokens the sampled token is replaced by these, as the engine
  * closes a thought at its budget; they count as generated, so a resumed request recomputes them.
  */
-function task(prompt: Token[], maxTokens: number, inject?: { at: number; tokens: Token[] }): TestTask {
-  let injection: Token[] | undefined;
+function task(prompt: Token[], maxTokens: number, inject?: { at: number; tokens: Token[] }): Request & { sink: TestSink } {
   let resolve = () => {};
   const done = new Promise<void>((r) => (resolve = r));
-  const t: TestTask = {
-    evaluateOptions: {},
-    logprobs: undefined,
-    cancelled: false,
-    out: [] as number[],
-    preempted: 0,
-    error: undefined as unknown,
-    done,
-    takeInjection: () => {
-      const tokens = injection;
-      injection = undefined;
-      return tokens;
-    },
-    tokens: (): readonly number[] => (t.preempted ? [...prompt, ...t.out] : prompt),
-    onAdmitted() {},
-    onToken(r: { token: number; eog: boolean }) {
-      if (r.eog) return true;
-      if (inject && t.out.length === inject.at) {
-        injection = inject.tokens;
-        t.out.push(...inject.tokens);
-        return false;
-      }
-      t.out.push(r.token);
-      return t.out.length >= maxTokens;
-    },
-    onPreempted() {
-      t.preempted++;
-      injection = undefined;
-    },
-    onError(err: unknown) {
-      t.error = err;
-    },
-    onReleased: () => resolve(),
-  };
-  return t;
+  const request = new Request({ id: ++ids, prompt }, (r): TestSink => {
+    const sink: TestSink = {
+      evaluateOptions: {},
+      preempted: 0,
+      error: undefined as unknown,
+      done,
+      onAdmitted() {},
+      onToken(result: { token: number; eog: boolean }) {
+        if (result.eog) return true;
+        const out = r.outputTokens;
+        if (inject && out.length === inject.at) {
+          r.inject(inject.tokens);
+          out.push(...inject.tokens);
+          return false;
+        }
+        out.push(result.token);
+        return out.length >= maxTokens;
+      },
+      onPreempted() {
+        sink.preempted++;
+      },
+      onError(err: unknown) {
+        sink.error = err;
+      },
+      onReleased: () => resolve(),
+    };
+    return sink;
+  });
+  return request as Request & { sink: TestSink };
 }
 
 describe("the scheduler's page pool on real sequences", () => {
@@ -103,15 +98,15 @@ describe("the scheduler's page pool on real sequences", () => {
     const injected = model.tokenize(" (injected)") as Token[];
     const first = ["alpha", "beta", "gamma"].map((q, i) => task(prompt(q), 24, i === 1 ? { at: 20, tokens: injected } : undefined));
     for (const t of first) scheduler.submit(t);
-    await Promise.all(first.map((t) => t.done));
+    await Promise.all(first.map((t) => t.sink.done));
     mirrors();
     // A second wave: copies the cached system prompt, evicts idle pages in a small pool.
     const second = ["delta", "alpha"].map((q) => task(prompt(q), 12));
     for (const t of second) scheduler.submit(t);
-    await Promise.all(second.map((t) => t.done));
+    await Promise.all(second.map((t) => t.sink.done));
     mirrors();
     const all = [...first, ...second];
-    for (const t of all) expect(t.error).toBeUndefined();
+    for (const t of all) expect(t.sink.error).toBeUndefined();
     return { all, pool, pages, maxUsed, preemptions: scheduler.snapshot().preemptions };
   }
 
@@ -123,13 +118,13 @@ describe("the scheduler's page pool on real sequences", () => {
     expect(tight.preemptions).toBeGreaterThan(0);
     expect(tight.maxUsed).toBeLessThanOrEqual(tight.pages);
     // Greedy decoding: preempted and resumed requests generate what they generate with room.
-    expect(tight.all.map((t) => t.out)).toEqual(roomy.all.map((t) => t.out));
-    expect(roomy.all[0]!.out).toHaveLength(24);
+    expect(tight.all.map((t) => t.outputTokens)).toEqual(roomy.all.map((t) => t.outputTokens));
+    expect(roomy.all[0]!.outputTokens).toHaveLength(24);
   }, 300_000);
 
   it("per-sequence: copied prefixes are copies, and the pool mirrors every cache", async () => {
     const { all, pool } = await run(false);
-    for (const t of all) expect(t.out.length).toBeGreaterThan(0);
+    for (const t of all) expect(t.outputTokens.length).toBeGreaterThan(0);
     expect(pool.stats().sharedPages).toBe(0);
   }, 300_000);
 });

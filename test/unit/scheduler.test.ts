@@ -1,5 +1,6 @@
 import { describe, it, expect } from "vitest";
-import { Scheduler, commonPrefixLength, pickGroup, type RoundPlan, type SchedTask, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
+import { Scheduler, commonPrefixLength, pickGroup, type RoundPlan, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
+import { Request, type RequestSink } from "../../src/engine/request.js";
 import { KvPagePool } from "../../src/engine/kv/page-pool.js";
 
 /** A fake engine: records which slots stepped in each tick (one tick = one llama_decode batch). */
@@ -23,14 +24,14 @@ class FakeEngine {
 class FakeSlot implements Slot {
   cache: number[] = [];
   copiedFrom = -1;
-  private task: FakeTask | null = null;
+  private task: Request | null = null;
   private pending: number[] = [];
   private lastSampled: number | null = null;
   failAt = -1;
   constructor(
     readonly id: number,
     private readonly engine: FakeEngine,
-    private readonly outputs: Map<SchedTask, number[]>,
+    private readonly outputs: Map<Request, number[]>,
     private readonly chunk: number,
   ) {}
   /** Reads of the whole cache. */
@@ -39,11 +40,11 @@ class FakeSlot implements Slot {
     this.cachedReads++;
     return this.cache;
   }
-  async prepare(task: SchedTask, reuse: boolean) {
-    const tokens = task.tokens();
+  async prepare(request: Request, reuse: boolean) {
+    const tokens = request.tokens();
     const reused = reuse ? Math.min(commonPrefixLength(this.cache, tokens), tokens.length - 1) : 0;
     this.cache = this.cache.slice(0, reused);
-    this.task = task as FakeTask;
+    this.task = request;
     this.pending = tokens.slice(reused);
     this.lastSampled = null;
     return reused;
@@ -68,7 +69,7 @@ class FakeSlot implements Slot {
     }
     const evaluated = this.pending.length > 0 ? this.pending.splice(0) : [this.lastSampled!];
     this.cache.push(...evaluated);
-    const pos = this.task!.out.length;
+    const pos = this.task!.outputTokens.length;
     if (pos === this.failAt) return Promise.reject(new Error("decode failed"));
     const token = (this.outputs.get(this.task!) ?? [])[pos];
     this.lastSampled = token ?? null;
@@ -80,54 +81,70 @@ class FakeSlot implements Slot {
   }
 }
 
-type FakeTask = ReturnType<typeof task>;
+let ids = 0;
+
+/** A request that is its own sink: records what the scheduler told it, generates up to `maxTokens`. */
+class FakeRequest extends Request implements RequestSink {
+  readonly evaluateOptions = {};
+  slot = -1;
+  reused = -1;
+  admissions = 0;
+  /** Preemptions it heard of. */
+  preempted = 0;
+  error: unknown = null;
+  released = false;
+  readonly done: Promise<void>;
+  private resolve = () => {};
+  constructor(
+    prompt: number[],
+    private readonly maxTokens: number,
+    adapterKey: string,
+    choice?: { index: number; parent: Request | undefined },
+  ) {
+    super({ id: ++ids, prompt, adapterKey, ...choice }, (self) => self as FakeRequest);
+    this.done = new Promise<void>((r) => (this.resolve = r));
+  }
+  /** Generated tokens. */
+  get out(): number[] {
+    return this.outputTokens;
+  }
+  // Properties, not methods: tests wrap them and call the original unbound.
+  onAdmitted = (slotId: number, reused: number) => {
+    this.slot = slotId;
+    this.reused = reused;
+    this.admissions++;
+  };
+  onToken = (r: { token: number; eog: boolean }) => {
+    if (r.eog) return true;
+    this.outputTokens.push(r.token);
+    return this.outputTokens.length >= this.maxTokens;
+  };
+  onPreempted = () => {
+    this.preempted++;
+  };
+  onError = (e: unknown) => {
+    this.error = e;
+  };
+  onReleased = () => {
+    this.released = true;
+    this.resolve();
+  };
+}
 
 function task(prompt: number[], maxTokens = 100, adapterKey = "") {
-  let resolve = () => {};
-  const done = new Promise<void>((r) => (resolve = r));
-  const t = {
-    prompt,
-    adapterKey,
-    cancelled: false,
-    /** Generated tokens. */
-    out: [] as number[],
-    slot: -1,
-    reused: -1,
-    admissions: 0,
-    preempted: 0,
-    error: null as unknown,
-    released: false,
-    done,
-    tokens(): readonly number[] {
-      return t.preempted ? [...t.prompt, ...t.out] : t.prompt;
-    },
-    onAdmitted(slotId: number, reused: number) {
-      t.slot = slotId;
-      t.reused = reused;
-      t.admissions++;
-    },
-    onToken(r: { token: number; eog: boolean }) {
-      if (r.eog) return true;
-      t.out.push(r.token);
-      return t.out.length >= maxTokens;
-    },
-    onPreempted() {
-      t.preempted++;
-    },
-    onError(e: unknown) {
-      t.error = e;
-    },
-    onReleased() {
-      t.released = true;
-      resolve();
-    },
-  };
-  return t;
+  return new FakeRequest(prompt, maxTokens, adapterKey);
+}
+
+/** The `n` choices of one request: the first is the parent of the others. */
+function choices(prompt: number[], n: number, maxTokens = 100): FakeRequest[] {
+  const out: FakeRequest[] = [];
+  for (let index = 0; index < n; index++) out.push(new FakeRequest(prompt, maxTokens, "", { index, parent: out[0] }));
+  return out;
 }
 
 function setup(nSlots: number, chunk = 1000, kv?: { pageTokens?: number; pages?: number; unified?: boolean; prefixReuse?: boolean }) {
   const engine = new FakeEngine();
-  const outputs = new Map<SchedTask, number[]>();
+  const outputs = new Map<Request, number[]>();
   const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs, chunk));
   const rounds: Array<[number, number]> = [];
   const plans: RoundPlan[] = [];
@@ -301,7 +318,7 @@ describe("Scheduler", () => {
     expect(rounds.some(([tokens, seqs]) => seqs === 2 && tokens === 1 + 4)).toBe(true);
   });
 
-  it("holds a request until the running prefill of the same prefix can be copied (n > 1)", async () => {
+  it("holds a request until the running prefill of the same prefix can be copied (a burst with one prompt)", async () => {
     const { outputs, slots, scheduler, rounds } = setup(3, 8, { pageTokens: 4 });
     const prompt = Array.from({ length: 30 }, (_, i) => 100 + i);
     const choices = [task(prompt), task(prompt), task(prompt)];
@@ -314,6 +331,43 @@ describe("Scheduler", () => {
     // The prompt was evaluated once (30 tokens in chunks of 8) plus 2 tokens per follower.
     const evaluated = rounds.reduce((sum, [tokens]) => sum + tokens, 0);
     expect(evaluated).toBe(30 + 2 * 2 + 3 * 2);
+  });
+
+  for (const prefixReuse of [true, false]) {
+    it(`runs a request's choices as parent and children: the parent prefills, the children fork its cache (prefix reuse ${prefixReuse ? "on" : "off"})`, async () => {
+      const { outputs, slots, scheduler, rounds } = setup(3, 8, { pageTokens: 4, prefixReuse });
+      const prompt = Array.from({ length: 30 }, (_, i) => 100 + i);
+      const n = choices(prompt, 3);
+      n.forEach((t, i) => outputs.set(t, [i, i]));
+      n.forEach((t) => scheduler.submit(t));
+      await Promise.all(n.map((t) => t.done));
+      expect(n.map((t) => t.reused)).toEqual([0, 28, 28]);
+      expect(slots[n[1]!.slot]!.copiedFrom).toBe(n[0]!.slot);
+      expect(slots[n[2]!.slot]!.copiedFrom).toBe(n[0]!.slot);
+      expect(n.map((t) => t.out)).toEqual([[0, 0], [1, 1], [2, 2]]);
+      // The prompt was evaluated once (30 tokens in chunks of 8) plus 2 tokens per child.
+      const evaluated = rounds.reduce((sum, [tokens]) => sum + tokens, 0);
+      expect(evaluated).toBe(30 + 2 * 2 + 3 * 2);
+      expect(n.every((t) => t.status === "finished")).toBe(true);
+    });
+  }
+
+  it("a child whose parent was cancelled before its prefill ran evaluates the prompt itself", async () => {
+    const { outputs, scheduler } = setup(3, 8, { pageTokens: 4, prefixReuse: false });
+    const prompt = Array.from({ length: 12 }, (_, i) => 100 + i);
+    const [parent, child] = choices(prompt, 2);
+    // Another request keeps the scheduler running while the two arrive.
+    const other = task([1]);
+    outputs.set(other, [1, 2, 3]);
+    outputs.set(child!, [5]);
+    parent!.cancelled = true;
+    scheduler.submit(other);
+    scheduler.submit(parent!);
+    scheduler.submit(child!);
+    await Promise.all([other.done, parent!.done, child!.done]);
+    expect(parent!.admissions).toBe(0);
+    expect(child!.reused).toBe(0);
+    expect(child!.out).toEqual([5]);
   });
 
   it("does no prefix reuse at all when it is off", async () => {
@@ -440,7 +494,7 @@ describe("Scheduler", () => {
       const preempting = plans.filter((p) => p.preempted.length > 0);
       expect(preempting.length).toBe(younger.preempted);
       for (const plan of preempting) {
-        expect(plan.preempted.map((p) => p.task)).toEqual([younger]);
+        expect(plan.preempted.map((p) => p.request)).toEqual([younger]);
         expect(plan.steps.map((s) => s.slotId)).toEqual([older.slot]);
       }
       for (const plan of plans) {

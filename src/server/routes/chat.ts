@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyReply } from "fastify";
 import type { ServerDeps } from "../deps.js";
 import { ChatCompletionRequest } from "../../openai/schema.js";
 import { normalizeChatRequest, responseOptions, unknownFields, type ResponseOptions } from "../../openai/normalize.js";
-import { admitChoices, choiceRequests, requestAdapters } from "../admission.js";
+import { admitRequests, requestAdapters } from "../admission.js";
 import { chatLogprobs, chunk, completion, usage, usageChunk, type ChatDelta } from "../../openai/chunks.js";
 import { ChoiceAssembler } from "../../openai/assembler.js";
 import type { StartedInfo, TokenLogprob } from "../../engine/types.js";
@@ -27,19 +27,29 @@ export const chatRoutes: FastifyPluginAsync<ServerDeps> = async (app, { registry
       if (ignored.length) req.log.debug({ ignored }, "ignoring unknown request fields");
       const worker = registry.resolve(body.model);
       const { adapters, model } = requestAdapters(worker, body);
-      const base = { ...normalizeChatRequest(body, req.id), adapters };
+      const n = body.n ?? 1;
+      const request = { ...normalizeChatRequest(body, req.id), adapters, n };
       const presentation = responseOptions(body, config.generation);
       const observer = new RequestMetrics(metrics, worker.id);
-      const admitted = await admitChoices(worker, choiceRequests(base, body.n ?? 1), reply, () => observer.disconnected(), { stream: body.stream === true, body });
+      const admitted = await admitRequests(worker, [request], reply, () => observer.disconnected(), { stream: body.stream === true, body });
       if (!admitted) return;
-      const choices: Choice[] = admitted.map(({ stream, started }) => ({
-        ...runningChoice(stream, started),
+      const { stream, started } = admitted[0]!;
+      const choices: Choice[] = Array.from({ length: n }, () => ({
+        ...runningChoice(started),
         assembler: new ChoiceAssembler(assemblerOptions(started, presentation)),
         logprobs: [],
       }));
-      observer.accepted(choices[0]!.started.promptTokens);
+      observer.accepted(started.promptTokens);
       req.summary = observer.summary;
-      const ctx: RequestContext = { req, ids: completionIds("chatcmpl", req, model), choices, observer, logprobs: base.logprobs !== undefined };
+      const ctx: RequestContext = {
+        req,
+        ids: completionIds("chatcmpl", req, model),
+        choices,
+        handles: [stream],
+        n,
+        observer,
+        logprobs: request.logprobs !== undefined,
+      };
       return body.stream ? streamChat(ctx, reply, body.stream_options?.include_usage === true) : collectChat(ctx);
     },
   );
@@ -66,8 +76,8 @@ function totalUsage(choices: Choice[]) {
 }
 
 async function collectChat(ctx: RequestContext) {
-  const { ids, choices, observer } = ctx;
-  await collectChoices(choices, observer, (i, ev) => {
+  const { ids, choices } = ctx;
+  await collectChoices(ctx, (i, ev) => {
     const c = choices[i]!;
     if (ev.type === "text") {
       c.assembler.push(ev.text);
@@ -101,11 +111,11 @@ function deltaChunks(ctx: RequestContext, i: number, deltas: ChatDelta[]) {
 }
 
 async function streamChat(ctx: RequestContext, reply: FastifyReply, includeUsage: boolean) {
-  const { ids, choices, observer, req } = ctx;
+  const { ids, choices } = ctx;
   reply.header("x-accel-buffering", "no");
   async function* events() {
     for (let i = 0; i < choices.length; i++) yield { data: chunk(ids, i, { role: "assistant", content: "" }) };
-    const completed = yield* interleaveChoices(req, choices, observer, (i, ev) => {
+    const completed = yield* interleaveChoices(ctx, (i, ev) => {
       const c = choices[i]!;
       if (ev.type === "text") {
         if (ev.logprobs) c.logprobs.push(...ev.logprobs);

@@ -12,7 +12,7 @@ import { invalidRequest } from "../../openai/errors.js";
 import { usage } from "../../openai/chunks.js";
 import { legacyLogprobs, textCompletion, textCompletionChunk, textCompletionUsageChunk, type CompletionChoice } from "../../openai/completions.js";
 import type { TokenLogprob } from "../../engine/types.js";
-import { admitChoices, choiceRequests, requestAdapters, type AdmittedChoice } from "../admission.js";
+import { admitRequests, requestAdapters, type AdmittedRequest } from "../admission.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
 import { collectChoices, completionIds, interleaveChoices, recordFinished, runningChoice, type ChoicesContext, type RunningChoice } from "../choices.js";
 
@@ -46,18 +46,27 @@ export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { re
       );
     }
     const observer = new RequestMetrics(metrics, worker.id);
-    const requests = prompts.flatMap((prompt) => choiceRequests({ ...base, prompt }, n));
-    const admitted = await admitChoices(worker, requests, reply, () => observer.disconnected(), { stream: body.stream === true, body });
+    // One engine request per prompt, each generating the prompt's n choices.
+    const requests = prompts.map((prompt) => ({ ...base, prompt, n }));
+    const admitted = await admitRequests(worker, requests, reply, () => observer.disconnected(), { stream: body.stream === true, body });
     if (!admitted) return;
     const echoes = body.echo ? await echoTexts(worker, prompts, admitted) : undefined;
-    const choices: Choice[] = admitted.map(({ stream, started }, k) => {
-      const echo = echoes?.[Math.floor(k / n)] ?? "";
-      return { ...runningChoice(stream, started), firstOfPrompt: k % n === 0, text: echo, logprobs: [], tokenOffset: echo.length };
+    const choices: Choice[] = admitted.flatMap(({ started }, p) => {
+      const echo = echoes?.[p] ?? "";
+      return Array.from({ length: n }, (_, i) => ({ ...runningChoice(started), firstOfPrompt: i === 0, text: echo, logprobs: [], tokenOffset: echo.length }));
     });
     // One prompt-length observation per prompt, not per choice.
     for (const c of choices) if (c.firstOfPrompt) observer.accepted(c.started.promptTokens);
     req.summary = observer.summary;
-    const ctx: RequestContext = { req, ids: completionIds("cmpl", req, model), choices, observer, logprobs: base.logprobs !== undefined };
+    const ctx: RequestContext = {
+      req,
+      ids: completionIds("cmpl", req, model),
+      choices,
+      handles: admitted.map((a) => a.stream),
+      n,
+      observer,
+      logprobs: base.logprobs !== undefined,
+    };
     return body.stream ? streamCompletions(ctx, reply, body.stream_options?.include_usage === true) : collectCompletions(ctx);
   });
 };
@@ -66,7 +75,7 @@ export const completionRoutes: FastifyPluginAsync<ServerDeps> = async (app, { re
  * The prompts as text, for echo: token-id prompts are detokenized by the model. Should that fail
  * (the worker died), the admitted generations are cancelled: nothing will read them.
  */
-async function echoTexts(worker: ServedModel, prompts: Array<string | number[]>, admitted: readonly AdmittedChoice[]): Promise<string[]> {
+async function echoTexts(worker: ServedModel, prompts: Array<string | number[]>, admitted: readonly AdmittedRequest[]): Promise<string[]> {
   try {
     return await Promise.all(prompts.map(async (p) => (typeof p === "string" ? p : (await worker.textOp({ kind: "detokenize", tokens: p })).content)));
   } catch (err) {
@@ -96,7 +105,7 @@ function takeLogprobs(ctx: RequestContext, c: Choice, entries: readonly TokenLog
 
 async function collectCompletions(ctx: RequestContext) {
   const { ids, choices, observer } = ctx;
-  await collectChoices(choices, observer, (i, ev) => {
+  await collectChoices(ctx, (i, ev) => {
     const c = choices[i]!;
     if (ev.type === "text") {
       c.text += ev.text;
@@ -113,14 +122,14 @@ async function collectCompletions(ctx: RequestContext) {
 }
 
 async function streamCompletions(ctx: RequestContext, reply: FastifyReply, includeUsage: boolean) {
-  const { ids, choices, observer, req } = ctx;
+  const { ids, choices, observer } = ctx;
   reply.header("x-accel-buffering", "no");
   async function* events() {
     // The echoed prompt goes first, as vLLM sends it.
     for (const [index, c] of choices.entries()) {
       if (c.text) yield { data: textCompletionChunk(ids, { index, text: c.text, logprobs: null, finish_reason: null }) };
     }
-    const completed = yield* interleaveChoices(req, choices, observer, (index, ev) => {
+    const completed = yield* interleaveChoices(ctx, (index, ev) => {
       const c = choices[index]!;
       if (ev.type === "done") {
         recordFinished(observer, c, ev, ev.finishReason);

@@ -15,7 +15,7 @@ import { normalizeChatRequest, responseOptions } from "../../openai/normalize.js
 import { clientClosed } from "../../openai/errors.js";
 import { httpError } from "../engine-errors.js";
 import { ChoiceAssembler } from "../../openai/assembler.js";
-import { admitChoices, requestAdapters, type AdmittedChoice } from "../admission.js";
+import { admitRequests, requestAdapters, type AdmittedRequest } from "../admission.js";
 import { errorHandler } from "../error-handler.js";
 import type { GenerationEvent } from "../../engine/types.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
@@ -25,7 +25,7 @@ type Done = Extract<GenerationEvent, { type: "done" }>;
 interface MessageRun {
   req: FastifyRequest;
   ids: MessageIds;
-  choice: AdmittedChoice;
+  choice: AdmittedRequest;
   assembler: ChoiceAssembler;
   observer: RequestMetrics;
 }
@@ -47,7 +47,7 @@ export const messagesRoutes: FastifyPluginAsync<ServerDeps> = async (app, { regi
     const { adapters, model } = requestAdapters(worker, { model: body.model });
     const request = { ...normalizeChatRequest(chat, req.id), adapters };
     const observer = new RequestMetrics(metrics, worker.id);
-    const admitted = await admitChoices(worker, [request], reply, () => observer.disconnected(), {
+    const admitted = await admitRequests(worker, [request], reply, () => observer.disconnected(), {
       stream: body.stream === true,
       body,
       errorEvent: (err) => MessageEvents.error(anthropicErrorBody(err)),

@@ -21,11 +21,11 @@ import { normalizeChatRequest, responseOptions } from "../../openai/normalize.js
 import { ApiError, clientClosed } from "../../openai/errors.js";
 import { asHttpError, httpError } from "../engine-errors.js";
 import { ChoiceAssembler } from "../../openai/assembler.js";
-import { admitChoices, requestAdapters } from "../admission.js";
+import { admitRequests, requestAdapters } from "../admission.js";
 import { checkBodyLimits } from "../plugins/limits.js";
 import { ResponseStore } from "../response-store.js";
 import { RequestMetrics } from "../../metrics/request-metrics.js";
-import type { GenerationStream } from "../../router/generation-stream.js";
+import type { RequestHandle } from "../../router/request-handle.js";
 import type { GenerationEvent } from "../../engine/types.js";
 
 /** Reasoning always goes into reasoning items, whatever chat's presentation defaults are. */
@@ -39,7 +39,7 @@ const responseNotFound = (id: string, param: string | null = null) =>
 
 interface Run {
   req: FastifyRequest;
-  stream: GenerationStream;
+  stream: RequestHandle;
   promptTokens: number;
   assembler: ChoiceAssembler;
   builder: ResponseOutputBuilder;
@@ -66,7 +66,7 @@ export const responsesRoutes: FastifyPluginAsync<StoreDeps> = async (app, { regi
     checkBodyLimits(chat, config.limits);
     const observer = new RequestMetrics(metrics, worker.id);
     const { adapters, model } = requestAdapters(worker, body);
-    const admitted = await admitChoices(worker, [{ ...normalizeChatRequest(chat, req.id), adapters }], reply, () => observer.disconnected(), {
+    const admitted = await admitRequests(worker, [{ ...normalizeChatRequest(chat, req.id), adapters }], reply, () => observer.disconnected(), {
       stream: body.stream === true,
       body,
     });
