@@ -2,7 +2,6 @@
  * The inference engine inside a worker process: loads the model, renders prompts with the
  * GGUF's own chat template, admits requests and runs them through the scheduler.
  */
-import os from "node:os";
 import { statSync } from "node:fs";
 import {
   LlamaLogLevel,
@@ -37,6 +36,7 @@ import { KvPagePool } from "./kv/page-pool.js";
 import { kvLayout } from "./kv/layout.js";
 import { declaredPooling, Embedder } from "./embedder.js";
 import { adapterKey, LoraAdapters } from "./lora.js";
+import { decodeThreads, usableCores } from "./threads.js";
 
 const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
 
@@ -74,7 +74,8 @@ export class Engine {
   /** `adapters`: LoRA adapter files to load before serving; one llama.cpp rejects fails the load. */
   static async load(options: EngineOptions, log: EngineLog, adapters: readonly string[] = []): Promise<Engine> {
     const started = performance.now();
-    const threads = options.model.threads > 0 ? options.model.threads : os.availableParallelism();
+    const { threads, warning: threadsWarning } = decodeThreads(options.model.threads, usableCores());
+    if (threadsWarning) log("warn", threadsWarning);
     const backend = await loadLlamaBackend(options.model.kvPool, {
       logLevel: LlamaLogLevel.warn,
       logger: (level, message) => {
