@@ -8,6 +8,7 @@ import { resolveModel } from "./models/resolve.js";
 import { ModelRegistry } from "./router/registry.js";
 import { modelSpecs } from "./router/catalog.js";
 import { estimateMemory } from "./engine/memory-budget.js";
+import { unifiedKvExpected } from "./engine/backend.js";
 import { PressureMonitor, type PressureSource } from "./models/pressure.js";
 import { QuantizationFallback } from "./router/fallback.js";
 import { buildServer } from "./server/app.js";
@@ -89,7 +90,9 @@ export async function start(
       const key = JSON.stringify([path, settings]);
       let bytes = estimates.get(key);
       if (!bytes) {
-        bytes = estimateMemory(undefined, path, settings).then((e) => e.weightsBytes + e.contextBytes);
+        bytes = unifiedKvExpected(settings.kvPool)
+          .then((unified) => estimateMemory(undefined, path, settings, unified))
+          .then((e) => e.weightsBytes + e.contextBytes);
         estimates.set(key, bytes);
       }
       return bytes;

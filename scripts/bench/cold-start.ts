@@ -9,7 +9,7 @@
  *                     (scripts/start.mjs: dist/ up to date with src/, then the server from it)
  *   tsx src/cli.ts    the same server run through tsx's TypeScript loader, as `npm start` did before
  *   llama-server      llama.cpp's server (`npm run build:llama-server`; skipped when not built) on the
- *                     same file and threads, with edgellm's default KV (4 slots, one 16384-cell pool)
+ *                     same file and threads, with edgellm's default KV (4 slots, one 4096-cell pool)
  *
  * The default model is the Qwen3-0.6B-shape q4_0 file `npm start` synthesizes when given no
  * model (made once under models/). One untimed start of every variant comes first (it warms the
@@ -62,11 +62,11 @@ function command(variant: Variant, port: number): [string, string[]] {
     case "tsx src/cli.ts":
       return [join(ROOT, "node_modules/.bin/tsx"), ["src/cli.ts", ...serverArgs]];
     case "llama-server":
-      // edgellm's default KV: 4 sequences sharing 4 × 4096 cells. -t 0 is not "all cores" for
-      // llama-server: leave it out for its default (all cores).
+      // edgellm's default KV: 4 sequences sharing one pool of 4096 cells. -t 0 is not "all cores"
+      // for llama-server: leave it out for its default (all cores).
       return [
         llamaServer,
-        ["-m", model.path, "--port", String(port), "--host", "127.0.0.1", "-np", "4", "-c", "16384", "--kv-unified", ...(threads > 0 ? ["-t", String(threads)] : [])],
+        ["-m", model.path, "--port", String(port), "--host", "127.0.0.1", "-np", "4", "-c", "4096", "--kv-unified", ...(threads > 0 ? ["-t", String(threads)] : [])],
       ];
   }
 }

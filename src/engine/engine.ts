@@ -86,7 +86,7 @@ export class Engine {
     if (backend.notice) log("warn", backend.notice);
     const { llama } = backend;
     const unified = backend.unifiedKv;
-    await checkMemoryBudget(llama, options.modelPath, options.model);
+    await checkMemoryBudget(llama, options.modelPath, options.model, unified);
     const model = await llama.loadModel({ modelPath: options.modelPath });
     // An embedding model serves /v1/embeddings only, as llama-server started with --embeddings
     // does: chat sequences would reserve KV memory for generations it was not trained to make.
@@ -377,7 +377,7 @@ async function createSequences(model: LlamaModel, options: EngineOptions, unifie
   const { sequences, contextSize, kvPageTokens } = options.model;
   const context = await model.createContext({
     sequences,
-    contextSize: kvLayout(options.model).contextPerSequence,
+    contextSize: kvLayout(options.model, unified).contextPerSequence,
     batchSize: options.model.batchSize,
     threads,
     experimentalKvCacheKeyType: KV_TYPES[options.model.kvCacheType],
