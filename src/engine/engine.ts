@@ -74,6 +74,15 @@ export class Engine {
   /** `adapters`: LoRA adapter files to load before serving; one llama.cpp rejects fails the load. */
   static async load(options: EngineOptions, log: EngineLog, adapters: readonly string[] = []): Promise<Engine> {
     const started = performance.now();
+    // Where a load's time goes (logged with "model loaded"; scripts/bench/cold-start.ts reads it).
+    // performance.now() counts from this process's start: `started` is the worker's own start-up.
+    const phasesMs: Record<string, number> = { workerStart: Math.round(started) };
+    let mark = started;
+    const phase = (name: string) => {
+      const now = performance.now();
+      phasesMs[name] = Math.round(now - mark);
+      mark = now;
+    };
     const { threads, warning: threadsWarning } = decodeThreads(options.model.threads, usableCores());
     if (threadsWarning) log("warn", threadsWarning);
     const backend = await loadLlamaBackend(options.model.kvPool, {
@@ -86,8 +95,12 @@ export class Engine {
     if (backend.notice) log("warn", backend.notice);
     const { llama } = backend;
     const unified = backend.unifiedKv;
-    await checkMemoryBudget(llama, options.modelPath, options.model, unified);
+    phase("backend");
+    const cache = options.estimateCacheDir ? { dir: options.estimateCacheDir, build: backend.build } : undefined;
+    await checkMemoryBudget(llama, options.modelPath, options.model, unified, cache);
+    phase("memoryCheck");
     const model = await llama.loadModel({ modelPath: options.modelPath });
+    phase("model");
     // An embedding model serves /v1/embeddings only, as llama-server started with --embeddings
     // does: chat sequences would reserve KV memory for generations it was not trained to make.
     // Its one embedding context is created here, not on first use, so a context that does not
@@ -99,6 +112,7 @@ export class Engine {
     const { context, slots, kv, requestContext, poolCells } = embedder
       ? { context: undefined, slots: [], kv: new KvPagePool(options.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }
       : await createSequences(model, options, unified, threads);
+    phase("context");
     const loras = context ? new LoraAdapters(model, context, (msg, fields) => log("error", msg, fields)) : undefined;
     if (!loras && adapters.length > 0) throw new Error("LoRA adapters need a generative model; this one is an embedding model");
     for (const file of adapters) await loras!.load(file);
@@ -119,7 +133,8 @@ export class Engine {
       sizeBytes: statSync(options.modelPath).size,
       loadMs: Math.round(performance.now() - started),
     };
-    log("info", "model loaded", { threads, ...info });
+    phase("rest");
+    log("info", "model loaded", { threads, ...info, phasesMs });
     const rounds: number[] = [];
     const scheduler = new Scheduler(slots, {
       kv,

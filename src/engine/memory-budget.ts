@@ -8,6 +8,7 @@ import { GgmlType, GgufInsights, readGgufFileInfo, type Llama } from "node-llama
 import type { Config } from "../config/schema.js";
 import { kvLayout } from "./kv/layout.js";
 import { declaredPooling, embeddingContextShape } from "./embedder.js";
+import { cachedEstimate } from "./estimate-cache.js";
 
 export class MemoryBudgetError extends Error {
   override name = "MemoryBudgetError";
@@ -25,11 +26,23 @@ const KV_TYPES = { f16: GgmlType.F16, q8_0: GgmlType.Q8_0 } as const;
 const MiB = 2 ** 20;
 const mib = (bytes: number) => Math.ceil(bytes / MiB);
 
+/** Where estimates are kept across starts (estimate-cache.ts), and which addon build made them. */
+export interface EstimateCache {
+  dir: string;
+  build: string;
+}
+
 /**
  * `llama` undefined: node-llama-cpp's backend-less binding (enough for the estimate, as in the main
  * process). `unified`: the context gets one KV pool shared by its sequences (sizes the default pool).
  */
-export async function estimateMemory(llama: Llama | undefined, modelPath: string, model: Config["model"], unified: boolean): Promise<MemoryEstimate> {
+export async function estimateMemory(llama: Llama | undefined, modelPath: string, model: Config["model"], unified: boolean, cache?: EstimateCache): Promise<MemoryEstimate> {
+  const { contextSize, sequences, kvPoolTokens, batchSize, kvCacheType } = model;
+  const settings = { contextSize, sequences, kvPoolTokens, batchSize, kvCacheType, unified, build: cache?.build };
+  return cachedEstimate(cache?.dir, modelPath, settings, () => simulate(llama, modelPath, model, unified));
+}
+
+async function simulate(llama: Llama | undefined, modelPath: string, model: Config["model"], unified: boolean): Promise<MemoryEstimate> {
   const info = await readGgufFileInfo(modelPath, { logWarnings: false });
   const insights = await GgufInsights.from(info, llama);
   const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
@@ -55,8 +68,8 @@ export async function estimateMemory(llama: Llama | undefined, modelPath: string
 }
 
 /** Throws a MemoryBudgetError with the numbers when the estimate exceeds the budget. */
-export async function checkMemoryBudget(llama: Llama, modelPath: string, model: Config["model"], unified: boolean): Promise<MemoryEstimate> {
-  const estimate = await estimateMemory(llama, modelPath, model, unified);
+export async function checkMemoryBudget(llama: Llama, modelPath: string, model: Config["model"], unified: boolean, cache?: EstimateCache): Promise<MemoryEstimate> {
+  const estimate = await estimateMemory(llama, modelPath, model, unified, cache);
   const needed = estimate.weightsBytes + estimate.contextBytes;
   const explicit = model.memoryBudgetMB > 0;
   const budget = explicit ? model.memoryBudgetMB * MiB : process.availableMemory();
