@@ -398,8 +398,9 @@ async function createSequences(model: LlamaModel, options: EngineOptions, unifie
     experimentalKvCacheKeyType: KV_TYPES[options.model.kvCacheType],
     experimentalKvCacheValueType: KV_TYPES[options.model.kvCacheType],
     ...(unified && { kvUnified: true }),
-    // checkMemoryBudget estimated this very context before the model loaded; node-llama-cpp's own
-    // check would simulate it again (a second vocabulary load and allocation pass) at start-up.
+    // checkMemoryBudget checked this very context against the budget before the model loaded;
+    // node-llama-cpp's own check against free memory is not ours to apply. (createContext still
+    // simulates the context once to size its reservation: README "Cold start".)
     ignoreMemorySafetyChecks: true,
   });
   if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");
