@@ -54,7 +54,7 @@ export const ConfigSchema = Type.Object(
         corsOrigins: Type.Array(Type.String({ minLength: 1 })),
         /** Serve the web playground at `/`; the API (conversations included) is there either way. */
         ui: Type.Boolean(),
-        /** Where the conversations database lives; "" = `data/` beside model.dir. */
+        /** Where the conversations database and the memory estimates (estimates/) live; "" = `data/` beside model.dir. */
         dataDir: Type.String(),
       },
       { additionalProperties: false },
