@@ -3,6 +3,9 @@
 #   EDGELLM_PROFILE     a profile from config/ (edge-1gb, edge-4gb, server) or a path to a YAML file
 #   EDGELLM_MODEL_SOURCE a .gguf in the models volume (a bare file name is looked up there), an
 #                        hf: URI, or a synthetic: preset; empty = the offline demo model
+# The server runs compiled JavaScript, as `npm start` does: the image has dist/ (built in the
+# Dockerfile's builder stage) and no src/, so node starts dist/cli.js directly; in a source
+# checkout scripts/start.mjs first brings dist/ up to date with src/ (scripts/build-dist.mjs).
 # exec: node replaces this shell, so the SIGTERM that tini forwards reaches the server's drain.
 set -eu
 cd "$(dirname "$0")/.."
@@ -20,4 +23,7 @@ if [ -n "$profile" ]; then
   fi
   set -- --config "$file" "$@"
 fi
-exec node --import tsx src/cli.ts "$@"
+if [ -d src ]; then
+  exec node --enable-source-maps scripts/start.mjs "$@"
+fi
+exec node --enable-source-maps dist/cli.js "$@"

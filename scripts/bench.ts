@@ -162,6 +162,8 @@ function edgellmSpec(model: string, port: number, extraSet: string[], tag: strin
     "--parallel", String(cfg.slots), "--ctx-size", String(cfg.ctxSize), "--threads", String(cfg.threads),
     "--log-level", "warn",
     "--set", `model.kvPool=${kvPool}`,
+    // The same KV cells as llama-server's -c slots x ctx-size (edgellm's default unified pool is one context).
+    "--set", `model.kvPoolTokens=${cfg.slots * cfg.ctxSize}`,
     ...[...opt["edgellm-set"]!, ...extraSet].flatMap((kv) => ["--set", kv]),
   ];
   return { name: `edgellm${tag}`, command: process.execPath, args, cwd: ROOT, logFile: path.join(outDir, `edgellm${tag}.log`), port };

@@ -7,10 +7,9 @@ import { createLogger } from "./logger.js";
 import { resolveModel } from "./models/resolve.js";
 import { ModelRegistry } from "./router/registry.js";
 import { modelSpecs } from "./router/catalog.js";
-import { estimateMemory } from "./engine/memory-budget.js";
+import { estimateCacheDir } from "./engine/estimate-cache.js";
 import { PressureMonitor, type PressureSource } from "./models/pressure.js";
 import { QuantizationFallback } from "./router/fallback.js";
-import { buildServer } from "./server/app.js";
 import { createMetrics, initModelSeries } from "./metrics/definitions.js";
 import type { ModelInfo } from "./engine/types.js";
 
@@ -29,9 +28,19 @@ export async function main(overrides: ConfigOverrides): Promise<Running> {
     process.stderr.write(`edgellm: ${message}\n`);
     process.exit(code);
   });
-  // `once`: a second Ctrl+C takes Node's default action and ends the process at once.
+  // A second Ctrl+C takes Node's default action and ends the process at once. The handler stays
+  // registered while the server drains: signal-exit (loaded with node-llama-cpp, which the main
+  // process imports only when a memory budget needs an estimate) re-raises a signal that finds
+  // no listener but its own, which would end the process before the drain.
   for (const signal of ["SIGTERM", "SIGINT"] as const) {
-    process.once(signal, () => {
+    let received = false;
+    process.on(signal, () => {
+      if (received) {
+        process.removeAllListeners(signal);
+        process.kill(process.pid, signal);
+        return;
+      }
+      received = true;
       running.stop().then(
         () => process.exit(0),
         (err: Error) => {
@@ -80,8 +89,15 @@ export async function start(
   }
   const id = config.model.alias || model.id;
   const metrics = createMetrics();
-  // Estimating takes seconds of CPU (node-llama-cpp simulates the allocation): once per file and settings.
+  // Estimating takes seconds of CPU (node-llama-cpp simulates the allocation): once per file and
+  // settings, and kept on disk across starts. node-llama-cpp is imported only when a memory budget
+  // needs an estimate: loading it would delay every start, and the worker's fork with it.
   const estimates = new Map<string, Promise<number>>();
+  const estimate = async (path: string, settings: Config["model"]) => {
+    const [{ estimateMemory }, { unifiedKvExpected }] = await Promise.all([import("./engine/memory-budget.js"), import("./engine/backend.js")]);
+    const e = await estimateMemory(undefined, path, settings, await unifiedKvExpected(settings.kvPool), { dir: estimateCacheDir(config), build: "main process" });
+    return e.weightsBytes + e.contextBytes;
+  };
   const registry = new ModelRegistry({
     config,
     logger,
@@ -89,7 +105,7 @@ export async function start(
       const key = JSON.stringify([path, settings]);
       let bytes = estimates.get(key);
       if (!bytes) {
-        bytes = estimateMemory(undefined, path, settings).then((e) => e.weightsBytes + e.contextBytes);
+        bytes = estimate(path, settings);
         estimates.set(key, bytes);
       }
       return bytes;
@@ -113,6 +129,9 @@ export async function start(
   let app: FastifyInstance;
   let address: string;
   try {
+    // Imported here, not at the top: the HTTP server's modules (Fastify, the routes, their
+    // schemas) load while the worker starts instead of before it is forked.
+    const { buildServer } = await import("./server/app.js");
     app = await buildServer({ config, logger, registry, metrics });
     // Listen while the model loads so /health can answer 503 until it is ready.
     address = await app.listen({ host: config.server.host, port: config.server.port });
@@ -120,7 +139,8 @@ export async function start(
     await registry.stop();
     throw err;
   }
-  logger.info({ address, model: id, models: registry.list().map((m) => m.id) }, "listening; loading model");
+  // uptimeMs: since this process started (a cold start's timeline: listening, then model ready).
+  logger.info({ address, model: id, models: registry.list().map((m) => m.id), uptimeMs: Math.round(performance.now()) }, "listening; loading model");
 
   // Drain: health and new requests answer 503 while accepted ones finish (up to the grace
   // period); then the workers stop, ending whatever is left with a shutting_down error.
@@ -151,7 +171,11 @@ export async function start(
   fallback?.start();
 
   loading.then(
-    (worker) => logger.info({ model: id, loadMs: worker.info?.loadMs, contextSize: worker.info?.contextSize, sequences: worker.info?.sequences }, "model ready"),
+    (worker) =>
+      logger.info(
+        { model: id, loadMs: worker.info?.loadMs, contextSize: worker.info?.contextSize, sequences: worker.info?.sequences, uptimeMs: Math.round(performance.now()) },
+        "model ready",
+      ),
     (err: Error) => {
       // A shutdown during the load ends it on purpose.
       if (stopping) return;

@@ -138,6 +138,8 @@ async function runChild(spec: string): Promise<void> {
     "model.source": path,
     "model.contextSize": CONTEXT_SIZE,
     "model.sequences": sequences,
+    // A full context per sequence, as llama-server's -c sequences x CONTEXT_SIZE below.
+    "model.kvPoolTokens": sequences * CONTEXT_SIZE,
     "model.threads": threads,
     "model.kvPool": backend,
     "log.level": "silent",

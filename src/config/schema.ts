@@ -54,7 +54,7 @@ export const ConfigSchema = Type.Object(
         corsOrigins: Type.Array(Type.String({ minLength: 1 })),
         /** Serve the web playground at `/`; the API (conversations included) is there either way. */
         ui: Type.Boolean(),
-        /** Where the conversations database lives; "" = `data/` beside model.dir. */
+        /** Where the conversations database and the memory estimates (estimates/) live; "" = `data/` beside model.dir. */
         dataDir: Type.String(),
       },
       { additionalProperties: false },
@@ -84,8 +84,9 @@ export const ConfigSchema = Type.Object(
          */
         kvPool: Type.Union([Type.Literal("auto"), Type.Literal("unified"), Type.Literal("per-sequence")]),
         /**
-         * KV cells of all sequences together; 0 = contextSize x sequences. A unified pool lets one
-         * request grow into all of it, per-sequence pools split it evenly; contextSize bounds a request in both.
+         * KV cells of all sequences together; 0 = contextSize in a unified pool (shared by the
+         * sequences), contextSize x sequences in per-sequence pools (src/engine/kv/layout.ts). A unified
+         * pool lets one request grow into all of it, per-sequence pools split it evenly; contextSize bounds a request in both.
          */
         kvPoolTokens: Type.Integer({ minimum: 0 }),
         /** Tokens per KV page: the unit of admission, prefix sharing and eviction. */

@@ -102,6 +102,16 @@ export async function loadLlamaBackend(mode: KvPoolMode, options: LlamaBackendOp
   };
 }
 
+/**
+ * Whether a worker started with `mode` gets a unified KV pool, judged from the builds on disk
+ * without loading an addon (the main process sizes its memory estimate with it).
+ */
+export async function unifiedKvExpected(mode: KvPoolMode, profiles: readonly AddonProfile[] = UNIFIED_KV_PROFILES): Promise<boolean> {
+  if (mode === "per-sequence") return false;
+  for (const profile of profiles) if ((await findLocalAddonBuild(profile))?.unifiedKv) return true;
+  return false;
+}
+
 /** node-llama-cpp's prebuilt CPU addon (per-sequence KV only). */
 async function loadPrebuilt({ logLevel, logger }: LlamaBackendOptions): Promise<Llama> {
   // Without the CMake-option env, the only local build getLlama looks at first is one built with

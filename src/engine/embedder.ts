@@ -136,7 +136,8 @@ export class Embedder {
       contextSize,
       batchSize,
       threads: options.threads,
-      // checkMemoryBudget estimated this context before the model loaded: no second simulation.
+      // checkMemoryBudget checked this context against the budget before the model loaded;
+      // node-llama-cpp's own check against free memory is not ours to apply.
       ignoreMemorySafetyChecks: true,
     });
     return new Embedder(model, context, new EmbeddingQueue(context), contextSize, options.vocabularySize);

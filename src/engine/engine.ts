@@ -2,7 +2,6 @@
  * The inference engine inside a worker process: loads the model, renders prompts with the
  * GGUF's own chat template, admits requests and runs them through the scheduler.
  */
-import os from "node:os";
 import { statSync } from "node:fs";
 import {
   LlamaLogLevel,
@@ -38,6 +37,7 @@ import { KvPagePool } from "./kv/page-pool.js";
 import { kvLayout } from "./kv/layout.js";
 import { declaredPooling, Embedder } from "./embedder.js";
 import { adapterKey, LoraAdapters } from "./lora.js";
+import { decodeThreads, usableCores } from "./threads.js";
 
 const KV_TYPES = { f16: "F16", q8_0: "Q8_0" } as const;
 
@@ -76,7 +76,17 @@ export class Engine {
   /** `adapters`: LoRA adapter files to load before serving; one llama.cpp rejects fails the load. */
   static async load(options: EngineOptions, log: EngineLog, adapters: readonly string[] = []): Promise<Engine> {
     const started = performance.now();
-    const threads = options.model.threads > 0 ? options.model.threads : os.availableParallelism();
+    // Where a load's time goes (logged with "model loaded"; scripts/bench/cold-start.ts reads it).
+    // performance.now() counts from this process's start: `started` is the worker's own start-up.
+    const phasesMs: Record<string, number> = { workerStart: Math.round(started) };
+    let mark = started;
+    const phase = (name: string) => {
+      const now = performance.now();
+      phasesMs[name] = Math.round(now - mark);
+      mark = now;
+    };
+    const { threads, warning: threadsWarning } = decodeThreads(options.model.threads, usableCores());
+    if (threadsWarning) log("warn", threadsWarning);
     const backend = await loadLlamaBackend(options.model.kvPool, {
       logLevel: LlamaLogLevel.warn,
       logger: (level, message) => {
@@ -87,8 +97,12 @@ export class Engine {
     if (backend.notice) log("warn", backend.notice);
     const { llama } = backend;
     const unified = backend.unifiedKv;
-    await checkMemoryBudget(llama, options.modelPath, options.model);
+    phase("backend");
+    const cache = options.estimateCacheDir ? { dir: options.estimateCacheDir, build: backend.build } : undefined;
+    await checkMemoryBudget(llama, options.modelPath, options.model, unified, cache);
+    phase("memoryCheck");
     const model = await llama.loadModel({ modelPath: options.modelPath });
+    phase("model");
     // An embedding model serves /v1/embeddings only, as llama-server started with --embeddings
     // does: chat sequences would reserve KV memory for generations it was not trained to make.
     // Its one embedding context is created here, not on first use, so a context that does not
@@ -100,6 +114,7 @@ export class Engine {
     const { context, slots, kv, requestContext, poolCells } = embedder
       ? { context: undefined, slots: [], kv: new KvPagePool(options.model.kvPageTokens, 0, unified), requestContext: embedder.contextSize, poolCells: 0 }
       : await createSequences(model, options, unified, threads);
+    phase("context");
     const loras = context ? new LoraAdapters(model, context, (msg, fields) => log("error", msg, fields)) : undefined;
     if (!loras && adapters.length > 0) throw new Error("LoRA adapters need a generative model; this one is an embedding model");
     for (const file of adapters) await loras!.load(file);
@@ -120,7 +135,8 @@ export class Engine {
       sizeBytes: statSync(options.modelPath).size,
       loadMs: Math.round(performance.now() - started),
     };
-    log("info", "model loaded", { threads, ...info });
+    phase("rest");
+    log("info", "model loaded", { threads, ...info, phasesMs });
     const rounds: number[] = [];
     const scheduler = new Scheduler(slots, {
       kv,
@@ -392,14 +408,15 @@ async function createSequences(model: LlamaModel, options: EngineOptions, unifie
   const { sequences, contextSize, kvPageTokens } = options.model;
   const context = await model.createContext({
     sequences,
-    contextSize: kvLayout(options.model).contextPerSequence,
+    contextSize: kvLayout(options.model, unified).contextPerSequence,
     batchSize: options.model.batchSize,
     threads,
     experimentalKvCacheKeyType: KV_TYPES[options.model.kvCacheType],
     experimentalKvCacheValueType: KV_TYPES[options.model.kvCacheType],
     ...(unified && { kvUnified: true }),
-    // checkMemoryBudget estimated this very context before the model loaded; node-llama-cpp's own
-    // check would simulate it again (a second vocabulary load and allocation pass) at start-up.
+    // checkMemoryBudget checked this very context against the budget before the model loaded;
+    // node-llama-cpp's own check against free memory is not ours to apply. (createContext still
+    // simulates the context once to size its reservation: README "Cold start".)
     ignoreMemorySafetyChecks: true,
   });
   if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");

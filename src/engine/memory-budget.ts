@@ -8,6 +8,7 @@ import { GgmlType, GgufInsights, readGgufFileInfo, type Llama } from "node-llama
 import type { Config } from "../config/schema.js";
 import { kvLayout } from "./kv/layout.js";
 import { declaredPooling, embeddingContextShape } from "./embedder.js";
+import { cachedEstimate } from "./estimate-cache.js";
 
 export class MemoryBudgetError extends Error {
   override name = "MemoryBudgetError";
@@ -25,8 +26,23 @@ const KV_TYPES = { f16: GgmlType.F16, q8_0: GgmlType.Q8_0 } as const;
 const MiB = 2 ** 20;
 const mib = (bytes: number) => Math.ceil(bytes / MiB);
 
-/** `llama` undefined: node-llama-cpp's backend-less binding (enough for the estimate, as in the main process). */
-export async function estimateMemory(llama: Llama | undefined, modelPath: string, model: Config["model"]): Promise<MemoryEstimate> {
+/** Where estimates are kept across starts (estimate-cache.ts), and which addon build made them. */
+export interface EstimateCache {
+  dir: string;
+  build: string;
+}
+
+/**
+ * `llama` undefined: node-llama-cpp's backend-less binding (enough for the estimate, as in the main
+ * process). `unified`: the context gets one KV pool shared by its sequences (sizes the default pool).
+ */
+export async function estimateMemory(llama: Llama | undefined, modelPath: string, model: Config["model"], unified: boolean, cache?: EstimateCache): Promise<MemoryEstimate> {
+  const { contextSize, sequences, kvPoolTokens, batchSize, kvCacheType } = model;
+  const settings = { contextSize, sequences, kvPoolTokens, batchSize, kvCacheType, unified, build: cache?.build };
+  return cachedEstimate(cache?.dir, modelPath, settings, () => simulate(llama, modelPath, model, unified));
+}
+
+async function simulate(llama: Llama | undefined, modelPath: string, model: Config["model"], unified: boolean): Promise<MemoryEstimate> {
   const info = await readGgufFileInfo(modelPath, { logWarnings: false });
   const insights = await GgufInsights.from(info, llama);
   const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
@@ -37,22 +53,23 @@ export async function estimateMemory(llama: Llama | undefined, modelPath: string
     const context = await insights.estimateContextResourceRequirementsV2({ contextSize, batchSize, sequences: 1, modelGpuLayers: 0, isEmbeddingContext: true });
     return { weightsBytes: weights.cpuRam, contextBytes: context.cpuRam, contextTokens: contextSize };
   }
+  const layout = kvLayout(model, unified);
   // The V2 estimate simulates llama.cpp's allocation; the older formula prices a q8_0 KV cell
   // as a whole 34-byte block (an order of magnitude too much) and would refuse models that fit.
   const context = await insights.estimateContextResourceRequirementsV2({
-    contextSize: kvLayout(model).contextPerSequence,
+    contextSize: layout.contextPerSequence,
     sequences: model.sequences,
     batchSize: model.batchSize,
     modelGpuLayers: 0,
     kvCacheKeyType: KV_TYPES[model.kvCacheType],
     kvCacheValueType: KV_TYPES[model.kvCacheType],
   });
-  return { weightsBytes: weights.cpuRam, contextBytes: context.cpuRam, contextTokens: kvLayout(model).poolTokens };
+  return { weightsBytes: weights.cpuRam, contextBytes: context.cpuRam, contextTokens: layout.poolTokens };
 }
 
 /** Throws a MemoryBudgetError with the numbers when the estimate exceeds the budget. */
-export async function checkMemoryBudget(llama: Llama, modelPath: string, model: Config["model"]): Promise<MemoryEstimate> {
-  const estimate = await estimateMemory(llama, modelPath, model);
+export async function checkMemoryBudget(llama: Llama, modelPath: string, model: Config["model"], unified: boolean, cache?: EstimateCache): Promise<MemoryEstimate> {
+  const estimate = await estimateMemory(llama, modelPath, model, unified, cache);
   const needed = estimate.weightsBytes + estimate.contextBytes;
   const explicit = model.memoryBudgetMB > 0;
   const budget = explicit ? model.memoryBudgetMB * MiB : process.availableMemory();

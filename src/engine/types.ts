@@ -13,6 +13,8 @@ export interface EngineOptions {
   generation: Config["generation"];
   /** The bounds the engine enforces itself; the server checks the other limits before a request reaches it. */
   limits: Pick<Config["limits"], "maxPromptTokens" | "maxQueuedRequests" | "maxQueuedTokens">;
+  /** Where memory estimates are kept across starts (estimate-cache.ts); none: computed every time. */
+  estimateCacheDir?: string;
 }
 
 /** A chat message as the chat template sees it (after normalization of the wire format). */

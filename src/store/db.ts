@@ -5,16 +5,16 @@
  */
 import Database from "better-sqlite3";
 import { mkdirSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join } from "node:path";
 import type { Config } from "../config/schema.js";
+import { dataDir } from "../config/data-dir.js";
 
 /**
  * `server.dataDir`, or `data/` beside `model.dir`. The file keeps the name it had when it held only
  * conversations, so existing data stays where it is.
  */
 export function storeFile(config: Config): string {
-  const dir = config.server.dataDir || join(dirname(resolve(config.model.dir)), "data");
-  return join(dir, "conversations.sqlite");
+  return join(dataDir(config), "conversations.sqlite");
 }
 
 export class StoreDb {

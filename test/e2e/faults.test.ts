@@ -16,6 +16,7 @@ import { openStream, untilContent, waitFor } from "../helpers/stream.js";
 import { spawnCli } from "../helpers/cli.js";
 import { ModelWorker } from "../../src/router/model-worker.js";
 import { loadConfig } from "../../src/config/load.js";
+import { unifiedKvExpected } from "../../src/engine/backend.js";
 
 const LOOP = ["one two three four five six seven eight nine ten "];
 const getJson = async (url: string): Promise<any> => (await fetch(url)).json();
@@ -196,10 +197,12 @@ describe("model files that cannot be served: one line naming the file, exit 1", 
   it("a model over the memory budget is refused with the numbers", async () => {
     const file = await tinyModel();
     const { code, lines } = await runCli(["--model", file, "--set", "model.memoryBudgetMB=8"]);
+    // The default pool: contextSize (4096) cells when unified, 4096 per sequence (4) otherwise.
+    const cells = (await unifiedKvExpected("auto")) ? 4096 : 16384;
     expect(code).toBe(1);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(
-      new RegExp(`^edgellm: cannot load model ${file}: the model needs about \\d+ MiB \\(weights \\d+ MiB, KV cache and compute buffers \\d+ MiB for 16384 KV cells with f16 KV\\) but model.memoryBudgetMB is 8 MiB`),
+      new RegExp(`^edgellm: cannot load model ${file}: the model needs about \\d+ MiB \\(weights \\d+ MiB, KV cache and compute buffers \\d+ MiB for ${cells} KV cells with f16 KV\\) but model.memoryBudgetMB is 8 MiB`),
     );
   });
 });

@@ -15,6 +15,7 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 import { openStream } from "../helpers/stream.js";
 import { waitFor } from "../helpers/stream.js";
 import { estimateMemory } from "../../src/engine/memory-budget.js";
+import { unifiedKvExpected } from "../../src/engine/backend.js";
 import { loadConfig } from "../../src/config/load.js";
 
 const SCRIPTS = { alpha: "Alpha answers.", beta: "Beta answers.", gamma: "Gamma answers." } as const;
@@ -203,7 +204,8 @@ describe("memory admission: model.memoryBudgetMB bounds the loaded models togeth
     dir = await modelDir(["beta"]);
     const set = { "model.dir": dir, "model.contextSize": 2048 };
     // Room for one model, not two: every model here has the same shape, so the same estimate.
-    const estimate = await estimateMemory(undefined, join(dir, "alpha.gguf"), loadConfig({ set: { ...set, "model.sequences": 2, "model.threads": 1 } }, {}).model);
+    const settings = loadConfig({ set: { ...set, "model.sequences": 2, "model.threads": 1 } }, {}).model;
+    const estimate = await estimateMemory(undefined, join(dir, "alpha.gguf"), settings, await unifiedKvExpected(settings.kvPool));
     oneMiB = Math.ceil((estimate.weightsBytes + estimate.contextBytes) / 2 ** 20);
     budgetMiB = Math.ceil(oneMiB * 1.5);
     server = await startTestServer(join(dir, "alpha.gguf"), { ...set, "model.memoryBudgetMB": budgetMiB });

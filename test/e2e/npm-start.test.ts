@@ -2,44 +2,17 @@
  * `npm start` runs the server from dist/ (scripts/start.mjs: dist/ brought up to date with src/
  * by scripts/build-dist.mjs), main process and model worker on plain JavaScript, no tsx loader.
  */
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { describe, it, expect, beforeAll } from "vitest";
 import { scriptedModel } from "../helpers/models.js";
-import { REPO_ROOT, spawnCli, waitHealthy } from "../helpers/cli.js";
+import { processTree, REPO_ROOT, spawnCli, waitHealthy } from "../helpers/cli.js";
 
 let modelPath: string;
 beforeAll(async () => {
   modelPath = await scriptedModel(["Hello from dist."]);
 });
-
-/** The pid and command line of `root` and of every process below it. */
-function processTree(root: number): { pid: number; line: string }[] {
-  const children = new Map<number, number[]>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const lines: { pid: number; line: string }[] = [];
-  const stack = [root];
-  while (stack.length > 0) {
-    const pid = stack.pop()!;
-    try {
-      lines.push({ pid, line: readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim() });
-    } catch {
-      // exited meanwhile
-    }
-    stack.push(...(children.get(pid) ?? []));
-  }
-  return lines;
-}
 
 describe("npm start", () => {
   it("serves from dist/ built from the current src/, main process and worker without tsx", async () => {

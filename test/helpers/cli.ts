@@ -1,5 +1,6 @@
 /** Runs the real CLI (or the container entrypoint) as a child process and finds where it listens. */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -55,4 +56,31 @@ export async function waitHealthy(url: string, timeoutMs = 60_000): Promise<void
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} not healthy within ${timeoutMs} ms`);
+}
+
+/** The pid and command line of `root` and of every process below it. */
+export function processTree(root: number): { pid: number; line: string }[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const lines: { pid: number; line: string }[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const pid = stack.pop()!;
+    try {
+      lines.push({ pid, line: readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim() });
+    } catch {
+      // exited meanwhile
+    }
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return lines;
 }

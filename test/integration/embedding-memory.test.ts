@@ -18,9 +18,9 @@ describe("memory estimate of an embedding model", () => {
 
   it("counts one context of contextSize cells; last pooling's micro-batch is model.batchSize, mean's the whole context", async () => {
     const config = loadConfig({ set: { "model.contextSize": 2048, "model.sequences": 8, "model.batchSize": 256 } }, {}).model;
-    const last = await estimateMemory(llama, await embeddingModel("last"), config);
-    const mean = await estimateMemory(llama, await embeddingModel("mean"), config);
-    const chat = await estimateMemory(llama, await tinyModel(), config);
+    const last = await estimateMemory(llama, await embeddingModel("last"), config, false);
+    const mean = await estimateMemory(llama, await embeddingModel("mean"), config, false);
+    const chat = await estimateMemory(llama, await tinyModel(), config, false);
     expect(last.contextTokens).toBe(2048);
     expect(mean.contextTokens).toBe(2048);
     expect(chat.contextTokens).toBe(2048 * 8);

@@ -33,6 +33,8 @@ describe.each(["unified", "per-sequence"] as const)("KV pool %s on the real engi
       "model.kvPool": kvPool,
       "model.sequences": 3,
       "model.contextSize": 2048,
+      // A full context per sequence in both modes (the default unified pool would be one context).
+      "model.kvPoolTokens": 3 * 2048,
       "model.prefillChunk": 64,
     }));
   });

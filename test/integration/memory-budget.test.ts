@@ -23,24 +23,36 @@ describe("memory budget estimate", () => {
 
   it("the edge-1gb profile fits its budget, which fits 1 GiB", async () => {
     const profile = loadConfig({ file: `${REPO_ROOT}/config/edge-1gb.yaml` }, {}).model;
-    const e = await estimateMemory(llama, model, profile);
+    const e = await estimateMemory(llama, model, profile, true);
     expect(e.weightsBytes).toBeGreaterThan(250 * MiB);
     expect(e.weightsBytes + e.contextBytes).toBeLessThan(profile.memoryBudgetMB * MiB);
-    await expect(checkMemoryBudget(llama, model, profile)).resolves.toEqual(e);
+    await expect(checkMemoryBudget(llama, model, profile, true)).resolves.toEqual(e);
   });
 
   it("prices a q8_0 KV cache below f16 (the simulated estimate, not the old formula)", async () => {
     const base = loadConfig({ set: { "model.contextSize": 4096, "model.sequences": 4 } }, {}).model;
-    const f16 = await estimateMemory(llama, model, { ...base, kvCacheType: "f16" });
-    const q8 = await estimateMemory(llama, model, { ...base, kvCacheType: "q8_0" });
+    const f16 = await estimateMemory(llama, model, { ...base, kvCacheType: "f16" }, false);
+    const q8 = await estimateMemory(llama, model, { ...base, kvCacheType: "q8_0" }, false);
     expect(q8.contextBytes).toBeLessThan(f16.contextBytes);
     // Qwen3-0.6B: 28 layers x 8 KV heads x 128 x (K+V) x 2 bytes = 112 KiB per token at f16.
     expect(f16.contextBytes).toBeGreaterThan(4096 * 4 * 112 * 1024);
   });
 
+  it("the default pool (kvPoolTokens 0): contextSize cells shared in a unified pool, contextSize per sequence otherwise", async () => {
+    const defaults = loadConfig({}, {}).model;
+    expect(defaults.kvPoolTokens).toBe(0);
+    const unified = await estimateMemory(llama, model, defaults, true);
+    const perSequence = await estimateMemory(llama, model, defaults, false);
+    expect(unified.contextTokens).toBe(defaults.contextSize);
+    expect(perSequence.contextTokens).toBe(defaults.contextSize * defaults.sequences);
+    // Qwen3-0.6B f16 KV: 112 KiB per cell, so 4096 cells are 448 MiB (16384 were 1.75 GiB).
+    expect(unified.contextBytes).toBeGreaterThan(defaults.contextSize * 112 * 1024);
+    expect(unified.contextBytes).toBeLessThan(perSequence.contextBytes / 2);
+  });
+
   it("refuses a budget it cannot fit, with the numbers and what to change", async () => {
     const small = loadConfig({ set: { "model.memoryBudgetMB": 300, "model.contextSize": 2048, "model.sequences": 2 } }, {}).model;
-    const err = await checkMemoryBudget(llama, model, small).catch((e: unknown) => e);
+    const err = await checkMemoryBudget(llama, model, small, false).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MemoryBudgetError);
     expect((err as Error).message).toMatch(
       /^the model needs about \d+ MiB \(weights \d+ MiB, KV cache and compute buffers \d+ MiB for 4096 KV cells with f16 KV\) but model.memoryBudgetMB is 300 MiB; lower model.kvPoolTokens, model.contextSize or model.sequences/,

@@ -40,16 +40,16 @@ describe("config profiles", () => {
     expect(c.model.source).toMatch(/Q4/i);
     expect(c.model.kvCacheType).toBe("q8_0");
     expect(c.model.sequences).toBe(2);
-    expect(kvLayout(c.model).poolTokens).toBeLessThanOrEqual(4096);
+    expect(kvLayout(c.model, true).poolTokens).toBeLessThanOrEqual(4096);
     expect(c.model.memoryBudgetMB).toBeGreaterThan(0);
     expect(c.model.memoryBudgetMB).toBeLessThan(1024);
     // A default request fits a sequence's share of the pool, so per-sequence pools serve it too.
-    expect(c.limits.maxPromptTokens + c.generation.defaultMaxTokens).toBeLessThanOrEqual(kvLayout(c.model).contextPerSequence);
+    expect(c.limits.maxPromptTokens + c.generation.defaultMaxTokens).toBeLessThanOrEqual(kvLayout(c.model, false).contextPerSequence);
   });
 
   it("edge-4gb and server grow from there", () => {
     const [small, mid, big] = PROFILES.map(profile);
-    const pool = (c: typeof small) => kvLayout(c!.model).poolTokens;
+    const pool = (c: typeof small) => kvLayout(c!.model, true).poolTokens;
     expect(pool(mid)).toBeGreaterThan(pool(small));
     expect(pool(big)).toBeGreaterThan(pool(mid));
     expect(mid!.model.memoryBudgetMB).toBeLessThan(4096);

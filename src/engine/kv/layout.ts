@@ -1,7 +1,9 @@
 /**
- * How many KV cells the context gets, in either pool mode. `model.kvPoolTokens` (or, when 0,
- * contextSize x sequences) is the whole pool: the memory is the same in both modes, only what
- * one request may hold differs (all of it in a unified pool, its own share otherwise).
+ * How many KV cells the context gets. `model.kvPoolTokens` is the whole pool when set. At 0 it
+ * follows the pool mode: a unified pool gets `contextSize` cells, enough for one request of the
+ * full context, which the sequences share (llama-server's `-np 4 --kv-unified` default, and the
+ * 4096 cells Ollama gives a model with its default context and one parallel request); per-sequence
+ * pools get `contextSize` cells each, since there a sequence can only ever use its own.
  */
 import type { Config } from "../../config/schema.js";
 
@@ -12,7 +14,8 @@ export interface KvLayout {
   contextPerSequence: number;
 }
 
-export function kvLayout(model: Pick<Config["model"], "contextSize" | "sequences" | "kvPoolTokens">): KvLayout {
-  const poolTokens = model.kvPoolTokens > 0 ? model.kvPoolTokens : model.contextSize * model.sequences;
+/** `unified`: whether the context gets one pool shared by its sequences (the unified-KV addon). */
+export function kvLayout(model: Pick<Config["model"], "contextSize" | "sequences" | "kvPoolTokens">, unified: boolean): KvLayout {
+  const poolTokens = model.kvPoolTokens > 0 ? model.kvPoolTokens : unified ? model.contextSize : model.contextSize * model.sequences;
   return { poolTokens, contextPerSequence: Math.ceil(poolTokens / model.sequences) };
 }
