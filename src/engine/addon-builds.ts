@@ -166,13 +166,19 @@ function nlcInternals(): Promise<NlcInternals> {
   return internals;
 }
 
+/** Methods the patch adds to the addon: a build without one of them predates the patch and is rebuilt. */
+const PATCH_METHODS = ["getKvUnified", "decodeAndSampleBatch"];
+
 export interface LocalAddonBuild {
   profile: AddonProfile;
   /** The build folder under localBuilds/. */
   folder: string;
   /** Release/llama-addon.node in it. */
   binary: string;
-  /** Whether the addon was compiled with the kvUnified patch (has AddonContext.getKvUnified). */
+  /**
+   * Whether the addon was compiled with the current patch (patches/): the unified KV pool
+   * (AddonContext.getKvUnified) and one native call per round (AddonContext.decodeAndSampleBatch).
+   */
   unifiedKv: boolean;
 }
 
@@ -181,8 +187,8 @@ export interface LocalAddonBuild {
  * usePrebuiltBinaries: false, cmakeOptions: ADDON_PROFILES[profile] })` would load (with the
  * CMake-option env removed), or undefined. Same folder name, same completeness check
  * (llama-addon.node, build metadata and buildDone.status; a build in progress has no
- * buildDone.status yet), without loading the addon: whether it has the kvUnified patch is read
- * from the binary (the method name N-API registers is a string in it).
+ * buildDone.status yet), without loading the addon: whether it has the current patch is read
+ * from the binary (the method names N-API registers are strings in it).
  */
 export async function findLocalAddonBuild(profile: AddonProfile): Promise<LocalAddonBuild | undefined> {
   const nlc = await nlcInternals();
@@ -205,7 +211,8 @@ export async function findLocalAddonBuild(profile: AddonProfile): Promise<LocalA
     buildOptions?: { customCmakeOptions?: Record<string, string>; gpu?: unknown };
   };
   if (!sameOptions(metadata.buildOptions?.customCmakeOptions ?? {}, options) || metadata.buildOptions?.gpu !== false) return undefined;
-  const unifiedKv = (await readFile(binary)).includes("getKvUnified");
+  const addon = await readFile(binary);
+  const unifiedKv = PATCH_METHODS.every((name) => addon.includes(name));
   return { profile, folder, binary, unifiedKv };
 }
 

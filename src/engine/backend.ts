@@ -59,7 +59,7 @@ export async function loadLlamaBackend(mode: KvPoolMode, options: LlamaBackendOp
     const found = await findLocalAddonBuild(profile);
     if (found === undefined) continue;
     if (!found.unifiedKv) {
-      failures.push(`the ${profile} build in ${found.folder} predates the kvUnified patch`);
+      failures.push(`the ${profile} build in ${found.folder} predates the current patch (patches/)`);
       continue;
     }
     let llama: Llama;

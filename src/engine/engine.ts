@@ -27,6 +27,7 @@ import { EngineError, toEngineErrorInfo, type EngineErrorInfo, type PromptParam 
 import { ChatTemplateError, renderChatTemplate, templateFacts, type TemplateFacts } from "../chat/template.js";
 import { Scheduler } from "./scheduler.js";
 import { LlamaSlot } from "./llama-slot.js";
+import { RoundDecoder } from "./round-decoder.js";
 import { buildEvaluateOptions, resolveSampling } from "./sampling.js";
 import { GrammarCache, type AnswerGrammars } from "./grammar.js";
 import { Generation } from "./generation.js";
@@ -61,6 +62,7 @@ export class Engine {
     private readonly context: LlamaContext | undefined,
     private readonly scheduler: Scheduler,
     private readonly rounds: number[],
+    private readonly decodeCalls: Array<{ sequences: number; nativeCalls: number }>,
     private readonly template: string | undefined,
     private readonly facts: TemplateFacts | undefined,
     private readonly grammars: GrammarCache,
@@ -138,6 +140,9 @@ export class Engine {
     phase("rest");
     log("info", "model loaded", { threads, ...info, phasesMs });
     const rounds: number[] = [];
+    const decodeCalls: Array<{ sequences: number; nativeCalls: number }> = [];
+    // Bounded like the rounds: a worker nobody scrapes must not grow without limit.
+    if (context) RoundDecoder.of(context).observe(({ sequences, nativeCalls }) => decodeCalls.length < 100_000 && decodeCalls.push({ sequences, nativeCalls }));
     const scheduler = new Scheduler(slots, {
       kv,
       prefixReuse: options.model.prefixReuse,
@@ -148,7 +153,7 @@ export class Engine {
       onGroup: (key) => loras?.apply(key),
     });
     const thoughtClose = model.tokenize(THOUGHT_CLOSE, true);
-    return new Engine(options, llama, model, context, scheduler, rounds, template, facts, new GrammarCache(llama), thoughtClose, embedder, loras, info, log);
+    return new Engine(options, llama, model, context, scheduler, rounds, decodeCalls, template, facts, new GrammarCache(llama), thoughtClose, embedder, loras, info, log);
   }
 
   submit(id: number, request: GenerationRequest, emit: Emit): void {
@@ -197,7 +202,10 @@ export class Engine {
     const snapshot: EngineStatus = this.scheduler.snapshot();
     // Embedding requests take turns on the one embedding sequence: all of them are in progress.
     if (this.embedder) snapshot.running += this.embedder.pending;
-    if (drainRounds) snapshot.roundTokens = this.rounds.splice(0);
+    if (drainRounds) {
+      snapshot.roundTokens = this.rounds.splice(0);
+      snapshot.decodeCalls = this.decodeCalls.splice(0);
+    }
     return snapshot;
   }
 

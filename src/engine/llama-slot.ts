@@ -2,20 +2,21 @@
 import type { LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
 import { commonPrefixLength, type Slot, type StepOutcome } from "./scheduler.js";
 import type { Request } from "./request.js";
-import { LogprobProbe } from "./logprobs.js";
+import { RoundDecoder, type NativeSampler } from "./round-decoder.js";
 
 interface SequenceInternals {
   _copyStateFromOtherSequence(other: LlamaContextSequence, upToTokenIndex: number): Promise<boolean>;
 }
 
 export class LlamaSlot implements Slot {
-  private generator: AsyncGenerator<Token, void, void | Token | Token[]> | null = null;
   private request: Request | null = null;
-  /** Prompt tokens not evaluated yet; the last chunk goes to the generator. */
+  /** Prompt tokens not evaluated yet; the step that evaluates the last of them samples the first token. */
   private pendingPrompt: Token[] = [];
-  /** The token sampled last: the generator evaluates it next unless an injection replaces it. */
+  /** The token sampled last: the next step evaluates it unless an injection replaces it. */
   private lastToken: Token | undefined;
-  private readonly probe: LogprobProbe;
+  /** The request's sampler (its penalties, grammar and seed state), made at its first sampling step. */
+  private sampler: NativeSampler | undefined;
+  private readonly decoder: RoundDecoder;
 
   /** `prefillChunk` bounds the prompt tokens one step evaluates. */
   constructor(
@@ -24,7 +25,7 @@ export class LlamaSlot implements Slot {
     private readonly model: LlamaModel,
     private readonly prefillChunk: number,
   ) {
-    this.probe = new LogprobProbe(sequence, model);
+    this.decoder = RoundDecoder.of(sequence.context);
   }
 
   cachedTokens(): readonly number[] {
@@ -38,9 +39,8 @@ export class LlamaSlot implements Slot {
     const reused = reuse ? Math.min(commonPrefixLength(this.sequence.contextTokens, tokens), tokens.length - 1) : 0;
     await this.truncate(reused);
     this.pendingPrompt = tokens.slice(reused) as Token[];
-    this.generator = null;
     this.lastToken = undefined;
-    this.probe.top = request.logprobs;
+    this.disposeSampler();
     return reused;
   }
 
@@ -59,41 +59,45 @@ export class LlamaSlot implements Slot {
   }
 
   nextStepTokens(): number {
-    return this.generator ? 1 : Math.min(this.pendingPrompt.length, this.prefillChunk);
+    return this.pendingPrompt.length > 0 ? Math.min(this.pendingPrompt.length, this.prefillChunk) : 1;
   }
 
+  /**
+   * Submits this slot's part of the round to the context's RoundDecoder before its first await:
+   * the scheduler issues every slot's step in one tick, and the decoder makes one batch of them.
+   */
   async step(): Promise<StepOutcome> {
-    if (!this.request) throw new Error(`slot ${this.id} has no request`);
-    let evaluated: readonly Token[];
-    let injection: Token[] | undefined;
-    if (!this.generator) {
-      if (this.pendingPrompt.length > this.prefillChunk) {
-        const chunk = this.pendingPrompt.splice(0, this.prefillChunk);
-        await this.sequence.evaluateWithoutGeneratingNewTokens(chunk);
-        return { prefill: true, evaluated: chunk };
-      }
-      this.generator = this.sequence.evaluate(this.pendingPrompt, { ...this.request.sink.evaluateOptions, yieldEogToken: true });
+    const request = this.request;
+    if (!request) throw new Error(`slot ${this.id} has no request`);
+    if (this.pendingPrompt.length > this.prefillChunk) {
+      const chunk = this.pendingPrompt.splice(0, this.prefillChunk);
+      await this.decoder.submit(this.sequence, chunk);
+      return { prefill: true, evaluated: chunk };
+    }
+    let evaluated: Token[];
+    if (this.pendingPrompt.length > 0) {
       evaluated = this.pendingPrompt;
       this.pendingPrompt = [];
     } else {
-      // node-llama-cpp's generator evaluates what next() passes, or else the token it yielded last.
-      injection = this.request.takeInjection();
-      evaluated = injection ?? [this.lastToken!];
+      evaluated = request.takeInjection() ?? [this.lastToken!];
     }
-    const r = await this.generator.next(injection);
-    if (r.done) return { token: -1, eog: true, evaluated };
-    this.lastToken = r.value;
-    const logprobs = this.probe.take();
-    return { token: r.value, eog: this.model.isEogToken(r.value), evaluated, ...(logprobs && { logprobs }) };
+    const sampler = (this.sampler ??= this.decoder.newSampler());
+    this.decoder.configure(sampler, this.sequence, request.sink.evaluateOptions);
+    const { token = -1, logprobs } = await this.decoder.submit(this.sequence, evaluated, { sampler, logprobs: request.logprobs });
+    if (token < 0) throw new Error("Failed to sample next token");
+    this.lastToken = token as Token;
+    return { token, eog: this.model.isEogToken(token as Token), evaluated, ...(logprobs && { logprobs }) };
   }
 
   async release(): Promise<void> {
-    const gen = this.generator;
-    this.generator = null;
     this.request = null;
     this.pendingPrompt = [];
     this.lastToken = undefined;
-    this.probe.top = undefined;
-    await gen?.return();
+    this.disposeSampler();
+  }
+
+  private disposeSampler(): void {
+    this.sampler?.dispose();
+    this.sampler = undefined;
   }
 }

@@ -204,6 +204,8 @@ export interface EngineStatus {
   kv: { unified: boolean; pageTokens: number; totalPages: number; usedPages: number; sharedPages: number };
   /** Tokens per decode round since the last drained status (for the batch-size histogram). */
   roundTokens?: number[];
+  /** Per decode round since the last drained status: the sequences it served and the native addon calls it took. */
+  decodeCalls?: Array<{ sequences: number; nativeCalls: number }>;
   slots: Array<{ id: number; phase: "idle" | "prefill" | "decode"; cachedTokens: number }>;
 }
 

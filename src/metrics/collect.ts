@@ -42,4 +42,8 @@ async function refreshOne(metrics: Metrics, worker: ServedModel): Promise<void> 
   metrics.kvPagesTotal.set(m, total);
   metrics.kvUsageRatio.set(m, total ? used / total : 0);
   for (const tokens of status.roundTokens ?? []) metrics.batchTokens.observe(m, tokens);
+  for (const { sequences, nativeCalls } of status.decodeCalls ?? []) {
+    metrics.batchSequences.observe(m, sequences);
+    metrics.roundNativeCalls.observe(m, nativeCalls);
+  }
 }

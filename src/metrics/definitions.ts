@@ -49,6 +49,8 @@ export function createMetrics() {
     promptLength: new Histogram({ ...m, name: "edgellm_request_prompt_tokens", help: "Prompt tokens per request", labelNames: model, buckets: TOKEN_COUNT_BUCKETS }),
     generationLength: new Histogram({ ...m, name: "edgellm_request_generation_tokens", help: "Generated tokens per request", labelNames: model, buckets: TOKEN_COUNT_BUCKETS }),
     batchTokens: new Histogram({ ...m, name: "edgellm_decode_batch_tokens", help: "Tokens evaluated per decode round (all sequences)", labelNames: model, buckets: BATCH_BUCKETS }),
+    batchSequences: new Histogram({ ...m, name: "edgellm_decode_batch_sequences", help: "Sequences served per decode round", labelNames: model, buckets: BATCH_BUCKETS }),
+    roundNativeCalls: new Histogram({ ...m, name: "edgellm_decode_native_calls", help: "Native addon calls per decode round (1: decode and every sequence's sampling in one call)", labelNames: model, buckets: BATCH_BUCKETS }),
     modelLoad: new Histogram({ ...m, name: "edgellm_model_load_seconds", help: "Model load time", labelNames: model, buckets: LATENCY_BUCKETS }),
   };
 }
