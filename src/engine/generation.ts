@@ -8,7 +8,7 @@ import { LlamaGrammarEvaluationState, type LlamaGrammar, type LlamaModel, type S
 import type { AnswerGrammars } from "./grammar.js";
 import type { FinishReason, GenerationEvent } from "./types.js";
 import type { Request, RequestSink } from "./request.js";
-import type { StepResult } from "./scheduler.js";
+import type { StepResult } from "./request.js";
 import { IncrementalDetokenizer } from "../chat/incremental-detokenizer.js";
 import { StopMatcher } from "../chat/stop-matcher.js";
 import { ThoughtTracker } from "./thought.js";

@@ -2,7 +2,8 @@
 import type { LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
 import { commonPrefixLength, type Slot, type StepOutcome } from "./scheduler.js";
 import type { Request } from "./request.js";
-import { RoundDecoder, type NativeSampler } from "./round-decoder.js";
+import { RoundDecoder } from "./round-decoder.js";
+import type { NativeSampler } from "./native-addon.js";
 
 interface SequenceInternals {
   _copyStateFromOtherSequence(other: LlamaContextSequence, upToTokenIndex: number): Promise<boolean>;

@@ -9,7 +9,7 @@
  * nothing and can return the logits of chosen tokens, the top ones, and the sum of
  * exp(logit - max) over the vocabulary (`readRawLogprobs`).
  */
-import type { NativeContext, NativeSampler } from "./round-decoder.js";
+import type { NativeContext, NativeSampler } from "./native-addon.js";
 
 export interface RawLogprobs {
   /** The sampled token's log-probability. */

@@ -5,8 +5,16 @@
  * tokens is its sink's business: a `Generation` in the engine, a fake in unit tests.
  */
 import type { SequenceEvaluateOptions, Token } from "node-llama-cpp";
-import type { StepResult } from "./scheduler.js";
+import type { RawLogprobs } from "./logprobs.js";
 import type { GenerationEvent } from "./types.js";
+
+export interface StepResult {
+  token: number;
+  /** End-of-generation token (or the evaluator ended on its own). */
+  eog: boolean;
+  /** The token's log-probabilities, when the request asked for them. */
+  logprobs?: RawLogprobs;
+}
 
 /**
  * waiting: queued, never admitted; prefill: on a slot, its tokens not all evaluated yet; decode:

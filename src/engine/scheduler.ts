@@ -28,16 +28,7 @@
  *   slots: cuts the evicted caches, releases the preempted, steps the rest in one batch.
  */
 import type { KvPagePool, KvPoolStats } from "./kv/page-pool.js";
-import type { Request } from "./request.js";
-import type { RawLogprobs } from "./logprobs.js";
-
-export interface StepResult {
-  token: number;
-  /** End-of-generation token (or the evaluator ended on its own). */
-  eog: boolean;
-  /** The token's log-probabilities, when the request asked for them. */
-  logprobs?: RawLogprobs;
-}
+import type { Request, StepResult } from "./request.js";
 
 /**
  * A step either evaluated a chunk of the prompt (no token yet) or produced a token. `evaluated`:
