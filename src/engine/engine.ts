@@ -52,7 +52,7 @@ export class Engine {
   /** The choices of each wire request in the scheduler (queued or running), by IPC id. */
   private readonly requests = new Map<number, Request[]>();
   /** Requests between submit() and the scheduler (their grammar is being built). */
-  private readonly admitting = new Map<number, { cancelled: boolean }>();
+  private readonly admitting = new Map<number, { cancelled: boolean; settled?: Promise<void> }>();
 
   private constructor(
     private readonly options: EngineOptions,
@@ -162,10 +162,10 @@ export class Engine {
       emit({ type: "failed", error: { kind: "model_not_generative", model: this.info.id } });
       return;
     }
-    const admission = { cancelled: false };
+    const admission: { cancelled: boolean; settled?: Promise<void> } = { cancelled: false };
     this.admitting.set(id, admission);
     const grammar = request.grammar ? this.grammars.get(request.grammar) : Promise.resolve(undefined);
-    grammar
+    admission.settled = grammar
       .then((g) => {
         const { choices, info } = this.admit(id, request, g, emit);
         this.checkBackpressure(choices.length, info.promptTokens);
@@ -216,7 +216,14 @@ export class Engine {
     this.embedder?.cancel(id);
   }
 
+  /**
+   * Ends every request, waits for the round in flight, then frees the native objects: freeing the
+   * context under a running decode left the worker hanging until the server's kill timer.
+   */
   async dispose(): Promise<void> {
+    for (const id of new Set([...this.admitting.keys(), ...this.requests.keys()])) this.cancel(id);
+    await Promise.all([...this.admitting.values()].map((a) => a.settled));
+    await this.scheduler.idle();
     await this.embedder?.dispose();
     await this.context?.dispose();
     await this.model.dispose();

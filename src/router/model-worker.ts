@@ -317,7 +317,10 @@ export class ModelWorker extends EventEmitter {
     if (!child) return;
     const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
     this.send({ type: "shutdown" });
-    const killTimer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    const killTimer = setTimeout(() => {
+      this.log.error({ model: this.id, pid: child.pid }, "the worker did not exit within 10 s of shutdown; killing it");
+      child.kill("SIGKILL");
+    }, 10_000);
     await exited;
     clearTimeout(killTimer);
   }

@@ -25,6 +25,11 @@ async function startCli(graceMs: number, detached = false): Promise<{ cli: CliPr
   return { cli, url };
 }
 
+/** Polls /health until the signal has been handled (its 503), without a fixed sleep. */
+async function until503(url: string): Promise<void> {
+  while ((await fetch(`${url}/health`)).status !== 503) await new Promise((r) => setTimeout(r, 10));
+}
+
 async function expectShuttingDown(url: string) {
   const health = await fetch(`${url}/health`);
   expect(health.status).toBe(503);
@@ -37,10 +42,12 @@ async function expectShuttingDown(url: string) {
 describe("graceful shutdown of the CLI", () => {
   it("SIGTERM: refuses new work, lets the in-flight stream finish, exits 0", async () => {
     const { cli, url } = await startCli(30_000);
-    const stream = await openStream(`${url}/v1/chat/completions`, ask({ max_tokens: 40 }));
+    // Long enough (about a second here) to be still running when the 503s are checked: a stream
+    // that ended first lets the server exit under the check.
+    const stream = await openStream(`${url}/v1/chat/completions`, ask({ max_tokens: 400 }));
     await untilContent(stream);
     cli.child.kill("SIGTERM");
-    await new Promise((r) => setTimeout(r, 200));
+    await until503(url);
     await expectShuttingDown(url);
     const rest = await stream.rest();
     expect(rest.at(-1)).toBe("[DONE]");
@@ -69,4 +76,22 @@ describe("graceful shutdown of the CLI", () => {
     expect(rest.at(-1)).toBe("[DONE]");
     expect(await cli.exit).toEqual({ code: 0, signal: null });
   });
+});
+
+describe("stopping the worker in the middle of a round", () => {
+  // Before the engine waited for the round in flight, about one stop in eight freed the context
+  // under a running decode and the worker hung until the server's 10 s kill timer.
+  it("the worker exits on its own, every time, right after the grace period", async () => {
+    for (let i = 0; i < 8; i++) {
+      const { cli, url } = await startCli(200);
+      const stream = await openStream(`${url}/v1/chat/completions`, ask({ max_tokens: 1000 }));
+      await untilContent(stream);
+      const signalled = Date.now();
+      cli.child.kill("SIGTERM");
+      await stream.rest();
+      expect(await cli.exit).toEqual({ code: 0, signal: null });
+      expect(cli.stdout()).not.toContain("did not exit");
+      expect(Date.now() - signalled).toBeLessThan(5_000);
+    }
+  }, 120_000);
 });
