@@ -103,7 +103,10 @@ export class Engine {
     const cache = options.estimateCacheDir ? { dir: options.estimateCacheDir, build: backend.build } : undefined;
     await checkMemoryBudget(llama, options.modelPath, options.model, unified, cache);
     phase("memoryCheck");
-    const model = await llama.loadModel({ modelPath: options.modelPath });
+    // checkMemoryBudget checked the weights and the context against the budget: node-llama-cpp's
+    // own check against free memory, and the weight-free simulated load it runs for it, are not
+    // needed (the addon patch skips that simulation when the checks are off).
+    const model = await llama.loadModel({ modelPath: options.modelPath, ignoreMemorySafetyChecks: true });
     phase("model");
     // An embedding model serves /v1/embeddings only, as llama-server started with --embeddings
     // does: chat sequences would reserve KV memory for generations it was not trained to make.
@@ -430,8 +433,7 @@ async function createSequences(model: LlamaModel, options: EngineOptions, unifie
     experimentalKvCacheValueType: KV_TYPES[options.model.kvCacheType],
     ...(unified && { kvUnified: true }),
     // checkMemoryBudget checked this very context against the budget before the model loaded;
-    // node-llama-cpp's own check against free memory is not ours to apply. (createContext still
-    // simulates the context once to size its reservation: README "Cold start".)
+    // node-llama-cpp's own check against free memory (and its simulated context) is not ours to apply.
     ignoreMemorySafetyChecks: true,
   });
   if (unified && !context.kvUnified) throw new Error("the unified-KV addon loaded but the context did not get a unified KV pool");

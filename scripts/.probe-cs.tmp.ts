@@ -1,0 +1,16 @@
+const t0 = performance.now();
+const nlc = await import("node-llama-cpp");
+const t1 = performance.now();
+const { loadLlamaBackend } = await import("../src/engine/backend.js");
+const { llama } = await loadLlamaBackend("unified", { logLevel: nlc.LlamaLogLevel.warn, logger: () => {} });
+const t2 = performance.now();
+const variant = process.argv[2] ?? "default";
+const path = "models/synthetic-qwen3-0.6b-q4_0-2aeb0480535cd016.gguf";
+const opts: any = { modelPath: path };
+if (variant !== "default") Object.assign(opts, { gpuLayers: 0, ignoreMemorySafetyChecks: true });
+const model = await llama.loadModel(opts);
+const t3 = performance.now();
+const ctx = await model.createContext({ sequences: 4, contextSize: 1024, batchSize: 512, threads: 2, kvUnified: true, ignoreMemorySafetyChecks: true } as any);
+const t4 = performance.now();
+console.log(variant, { import: Math.round(t1 - t0), backend: Math.round(t2 - t1), model: Math.round(t3 - t2), context: Math.round(t4 - t3), uptime: Math.round(performance.now()) });
+await ctx.dispose(); await model.dispose();
