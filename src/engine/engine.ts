@@ -52,7 +52,7 @@ export class Engine {
   /** The choices of each wire request in the scheduler (queued or running), by IPC id. */
   private readonly requests = new Map<number, Request[]>();
   /** Requests between submit() and the scheduler (their grammar is being built). */
-  private readonly admitting = new Map<number, { cancelled: boolean; settled?: Promise<void> }>();
+  private readonly admitting = new Map<number, { cancelled: boolean; settled: Promise<void> }>();
 
   private constructor(
     private readonly options: EngineOptions,
@@ -165,7 +165,7 @@ export class Engine {
       emit({ type: "failed", error: { kind: "model_not_generative", model: this.info.id } });
       return;
     }
-    const admission: { cancelled: boolean; settled?: Promise<void> } = { cancelled: false };
+    const admission = { cancelled: false, settled: Promise.resolve() };
     this.admitting.set(id, admission);
     const grammar = request.grammar ? this.grammars.get(request.grammar) : Promise.resolve(undefined);
     admission.settled = grammar

@@ -6,7 +6,7 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import { scriptedModel } from "../helpers/models.js";
 import { spawnCli, waitHealthy, type CliProcess } from "../helpers/cli.js";
-import { openStream, untilContent } from "../helpers/stream.js";
+import { openStream, untilContent, waitFor } from "../helpers/stream.js";
 
 const ask = (extra: Record<string, unknown>) => ({ model: "m", messages: [{ role: "user", content: "count" }], stream: true, ...extra });
 
@@ -23,11 +23,6 @@ async function startCli(graceMs: number, detached = false): Promise<{ cli: CliPr
   const url = await cli.url;
   await waitHealthy(url);
   return { cli, url };
-}
-
-/** Polls /health until the signal has been handled (its 503), without a fixed sleep. */
-async function until503(url: string): Promise<void> {
-  while ((await fetch(`${url}/health`)).status !== 503) await new Promise((r) => setTimeout(r, 10));
 }
 
 async function expectShuttingDown(url: string) {
@@ -47,7 +42,8 @@ describe("graceful shutdown of the CLI", () => {
     const stream = await openStream(`${url}/v1/chat/completions`, ask({ max_tokens: 400 }));
     await untilContent(stream);
     cli.child.kill("SIGTERM");
-    await until503(url);
+    // The signal has been handled once /health turns 503 (no fixed sleep).
+    await waitFor(async () => (await fetch(`${url}/health`)).status, (s) => s === 503, 10_000, 10);
     await expectShuttingDown(url);
     const rest = await stream.rest();
     expect(rest.at(-1)).toBe("[DONE]");
