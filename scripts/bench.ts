@@ -12,7 +12,7 @@
  * Options (defaults finish in a few minutes on 2 cores):
  *   --model <file.gguf>          default: the synthesized qwen3-0.6b q8_0 (made once under models/)
  *   --servers edgellm,llama-server
- *   --concurrency 1,4,8          client concurrency levels
+ *   --concurrency 1,4,8          client concurrency levels (a level listed twice runs twice, new prompts each time)
  *   --requests <n>               requests per level (default: max(4, 2 x C))
  *   --prompt-tokens 128          user prompt length (exact, Qwen3 tokenizer; the template adds ~10)
  *   --max-tokens 64              fixed max_tokens (ignore_eos for llama-server; edgellm's early stops are counted)
@@ -119,9 +119,14 @@ const log = logger("bench");
 const systemPrompt = cfg.systemTokens > 0 ? textOfTokens(cfg.systemTokens, 7) : "";
 const requestsFor = (c: number) => cfg.requests ?? Math.max(4, 2 * c);
 
-function concurrencyJobs(c: number): RequestSpec[][] {
+/**
+ * The requests of the `repeat`-th run of level `c` (a level may be listed more than once to
+ * repeat it): each repeat gets prompts of its own, so no server answers from a prompt cache
+ * filled by the run before (llama-server keeps prompts in host memory beyond its slots).
+ */
+function concurrencyJobs(c: number, repeat: number): RequestSpec[][] {
   return Array.from({ length: requestsFor(c) }, (_, i) => {
-    const seed = c * 1000 + i;
+    const seed = c * 1000 + i + repeat * 100_000;
     const messages: RequestSpec["messages"] = [];
     if (systemPrompt) messages.push({ role: "system", content: systemPrompt });
     messages.push({ role: "user", content: textOfTokens(cfg.promptTokens, seed) });
@@ -224,8 +229,9 @@ function newResult(name: ServerName, spec: ServerSpec): ServerResult {
 }
 
 async function runLevel(name: ServerName, srv: RunningServer, result: ServerResult, c: number): Promise<void> {
+  const repeat = result.levels.filter((l) => l.c === c).length;
   log(`${name}: C=${c}, ${requestsFor(c)} requests`);
-  const summary = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, concurrencyJobs(c), c));
+  const summary = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, concurrencyJobs(c, repeat), c));
   result.levels.push({ c, summary });
   log(`${name}: C=${c}: ${describe(summary)}`);
 }
