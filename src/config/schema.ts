@@ -74,7 +74,7 @@ export const ConfigSchema = Type.Object(
         /** Decode threads; 0 = number of cores. */
         threads: Type.Integer({ minimum: 0, maximum: 256 }),
         batchSize: Type.Integer({ minimum: 16 }),
-        /** Prompt tokens a sequence evaluates per round, so a long prompt does not stall other streams. */
+        /** Prompt tokens a round evaluates while streams decode (all prompts together, oldest first), so a long prompt does not stall them. */
         prefillChunk: Type.Integer({ minimum: 16 }),
         kvCacheType: Type.Union([Type.Literal("f16"), Type.Literal("q8_0")]),
         /**

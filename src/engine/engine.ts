@@ -149,6 +149,7 @@ export class Engine {
     const scheduler = new Scheduler(slots, {
       kv,
       prefixReuse: options.model.prefixReuse,
+      prefillBudget: { decoding: Math.min(options.model.prefillChunk, options.model.batchSize), idle: options.model.batchSize },
       onRound: (plan) => {
         // Bounded: a worker nobody scrapes must not grow without limit.
         if (rounds.length < 100_000) rounds.push(plan.tokens);
@@ -444,10 +445,6 @@ async function createSequences(model: LlamaModel, options: EngineOptions, unifie
   // Per-sequence regions hold whole pages each: no page straddles two sequences.
   const totalPages = unified ? Math.floor(poolCells / kvPageTokens) : sequences * Math.floor(context.contextSize / kvPageTokens);
   const kv = new KvPagePool(kvPageTokens, totalPages, unified);
-  const slots = Array.from(
-    { length: sequences },
-    (_, i) =>
-      new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model, Math.min(options.model.prefillChunk, options.model.batchSize)),
-  );
+  const slots = Array.from({ length: sequences }, (_, i) => new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model));
   return { context, slots, kv, requestContext, poolCells };
 }

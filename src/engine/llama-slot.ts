@@ -19,12 +19,10 @@ export class LlamaSlot implements Slot {
   private sampler: NativeSampler | undefined;
   private readonly decoder: RoundDecoder;
 
-  /** `prefillChunk` bounds the prompt tokens one step evaluates. */
   constructor(
     readonly id: number,
     readonly sequence: LlamaContextSequence,
     private readonly model: LlamaModel,
-    private readonly prefillChunk: number,
   ) {
     this.decoder = RoundDecoder.of(sequence.context);
   }
@@ -60,18 +58,18 @@ export class LlamaSlot implements Slot {
   }
 
   nextStepTokens(): number {
-    return this.pendingPrompt.length > 0 ? Math.min(this.pendingPrompt.length, this.prefillChunk) : 1;
+    return this.pendingPrompt.length > 0 ? this.pendingPrompt.length : (this.request?.decodeStepTokens() ?? 1);
   }
 
   /**
    * Submits this slot's part of the round to the context's RoundDecoder before its first await:
    * the scheduler issues every slot's step in one tick, and the decoder makes one batch of them.
    */
-  async step(): Promise<StepOutcome> {
+  async step(tokens: number): Promise<StepOutcome> {
     const request = this.request;
     if (!request) throw new Error(`slot ${this.id} has no request`);
-    if (this.pendingPrompt.length > this.prefillChunk) {
-      const chunk = this.pendingPrompt.splice(0, this.prefillChunk);
+    if (this.pendingPrompt.length > tokens) {
+      const chunk = this.pendingPrompt.splice(0, tokens);
       await this.decoder.submit(this.sequence, chunk);
       return { prefill: true, evaluated: chunk };
     }

@@ -99,6 +99,11 @@ export class Request {
     this.injection = [...tokens];
   }
 
+  /** Tokens the next decode step evaluates: the injection's, else 1 (the token just sampled). */
+  decodeStepTokens(): number {
+    return this.injection?.length ?? 1;
+  }
+
   takeInjection(): Token[] | undefined {
     const tokens = this.injection;
     this.injection = undefined;

@@ -86,9 +86,9 @@ describe("the scheduler's page pool on real sequences", () => {
     pages ??= Math.floor(cells / PAGE);
     expect(pages * PAGE).toBeLessThanOrEqual(cells);
     const pool = new KvPagePool(PAGE, pages, unified);
-    const slots = [0, 1, 2].map((i) => new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model, 24));
+    const slots = [0, 1, 2].map((i) => new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model));
     let maxUsed = 0;
-    const scheduler = new Scheduler(slots, { kv: pool, prefixReuse: true, onRound: () => (maxUsed = Math.max(maxUsed, pool.usedPages())) });
+    const scheduler = new Scheduler(slots, { kv: pool, prefixReuse: true, prefillBudget: { decoding: 24, idle: 24 }, onRound: () => (maxUsed = Math.max(maxUsed, pool.usedPages())) });
     const mirrors = () => {
       for (const slot of slots) expect(pool.tokens(slot.id)).toEqual([...slot.sequence.contextTokens]);
     };

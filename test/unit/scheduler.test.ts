@@ -1,4 +1,5 @@
 import { describe, it, expect } from "vitest";
+import type { Token } from "node-llama-cpp";
 import { Scheduler, commonPrefixLength, pickGroup, type RoundPlan, type Slot, type StepOutcome } from "../../src/engine/scheduler.js";
 import { Request, type RequestSink } from "../../src/engine/request.js";
 import { KvPagePool } from "../../src/engine/kv/page-pool.js";
@@ -32,7 +33,6 @@ class FakeSlot implements Slot {
     readonly id: number,
     private readonly engine: FakeEngine,
     private readonly outputs: Map<Request, number[]>,
-    private readonly chunk: number,
   ) {}
   /** Reads of the whole cache. */
   cachedReads = 0;
@@ -58,16 +58,17 @@ class FakeSlot implements Slot {
     this.cache = this.cache.slice(0, keep);
   }
   nextStepTokens() {
-    return this.pending.length > 0 ? Math.min(this.pending.length, this.chunk) : 1;
+    return this.pending.length > 0 ? this.pending.length : this.task!.decodeStepTokens();
   }
-  step(): Promise<StepOutcome> {
+  step(tokens: number): Promise<StepOutcome> {
     this.engine.step(this.id);
-    if (this.pending.length > this.chunk) {
-      const evaluated = this.pending.splice(0, this.chunk);
+    if (tokens > this.nextStepTokens()) return Promise.reject(new Error(`a step of ${tokens} tokens, ${this.nextStepTokens()} allowed`));
+    if (this.pending.length > tokens) {
+      const evaluated = this.pending.splice(0, tokens);
       this.cache.push(...evaluated);
       return Promise.resolve({ prefill: true, evaluated });
     }
-    const evaluated = this.pending.length > 0 ? this.pending.splice(0) : [this.lastSampled!];
+    const evaluated = this.pending.length > 0 ? this.pending.splice(0) : (this.task!.takeInjection() ?? [this.lastSampled!]);
     this.cache.push(...evaluated);
     const pos = this.task!.outputTokens.length;
     if (pos === this.failAt) return Promise.reject(new Error("decode failed"));
@@ -142,10 +143,10 @@ function choices(prompt: number[], n: number, maxTokens = 100): FakeRequest[] {
   return out;
 }
 
-function setup(nSlots: number, chunk = 1000, kv?: { pageTokens?: number; pages?: number; unified?: boolean; prefixReuse?: boolean }) {
+function setup(nSlots: number, chunk: number | { decoding: number; idle: number } = 1000, kv?: { pageTokens?: number; pages?: number; unified?: boolean; prefixReuse?: boolean }) {
   const engine = new FakeEngine();
   const outputs = new Map<Request, number[]>();
-  const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs, chunk));
+  const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs));
   const rounds: Array<[number, number]> = [];
   const plans: RoundPlan[] = [];
   /** The adapter key of each round, in order. */
@@ -154,6 +155,7 @@ function setup(nSlots: number, chunk = 1000, kv?: { pageTokens?: number; pages?:
   const scheduler = new Scheduler([...slots].reverse(), {
     kv: pool,
     prefixReuse: kv?.prefixReuse ?? true,
+    prefillBudget: typeof chunk === "number" ? { decoding: chunk, idle: chunk } : chunk,
     onRound: (plan) => {
       plans.push(plan);
       rounds.push([plan.tokens, plan.steps.length]);
@@ -173,9 +175,9 @@ describe("Scheduler", () => {
     tasks.forEach((t) => scheduler.submit(t));
     await Promise.all(tasks.map((t) => t.done));
     expect(tasks.map((t) => t.out.length)).toEqual([5, 5, 5]);
-    // 5 tokens + the EOG step, all three slots batched together every round.
-    expect(engine.batches).toHaveLength(6);
-    for (const b of engine.batches) expect(b).toEqual([0, 1, 2]);
+    // 5 tokens + the EOG step each; one prompt finishes per round, so the requests start a round
+    // apart, and from then on every running slot steps in each round's one batch.
+    expect(engine.batches).toEqual([[0], [0, 1], [0, 1, 2], [0, 1, 2], [0, 1, 2], [0, 1, 2], [1, 2], [2]]);
   });
 
   it("queues beyond the slot count and admits between rounds as slots free", async () => {
@@ -259,8 +261,9 @@ describe("Scheduler", () => {
     scheduler.submit(a);
     scheduler.submit(b);
     await Promise.all([a.done, b.done]);
-    // a evaluates 5 prompt tokens; b reuses 3 cached ones and evaluates 1; then one token each.
-    expect(rounds).toEqual([[6, 2], [2, 2], [2, 2]]);
+    // a evaluates 5 prompt tokens (one prompt finishes per round: b waits); then b, reusing 3
+    // cached tokens, evaluates 1 beside a's first decode step; then one token each.
+    expect(rounds).toEqual([[5, 1], [2, 2], [2, 2], [1, 1]]);
   });
 
   it("prefills a long prompt in chunks that share rounds with another sequence's decoding", async () => {
@@ -274,10 +277,98 @@ describe("Scheduler", () => {
     await Promise.all([decoding.done, long.done]);
     expect(long.out).toEqual([9]);
     expect(decoding.out).toEqual([1, 2, 3, 4, 5, 6]);
-    // The 10-token prompt went in chunks of 4, 4, 2 while the other slot decoded one token a round.
+    // The rounds' budget is 4 prompt tokens: the first round's went to the other request's prompt
+    // (1 token, it came first) and 3 of the long one's, then 4 and 3 while the other slot decoded.
     const withLong = rounds.filter(([, seqs]) => seqs === 2).map(([tokens]) => tokens);
-    expect(withLong.slice(0, 3)).toEqual([5, 5, 3]);
+    expect(withLong.slice(0, 3)).toEqual([4, 5, 4]);
     expect(Math.max(...rounds.map(([t]) => t))).toBeLessThanOrEqual(5);
+  });
+
+  it("shares the prefill budget first come, first served: in a burst the first prompt is done first", async () => {
+    const { outputs, scheduler, plans } = setup(3, 8);
+    const burst = [task([10, 11, 12, 13, 14, 15, 16, 17]), task([20, 21, 22, 23, 24, 25, 26, 27]), task([30, 31, 32, 33, 34, 35, 36, 37])];
+    const firstTokenRound: number[] = [];
+    burst.forEach((t, i) => {
+      outputs.set(t, [i, i, i]);
+      const onToken = t.onToken;
+      t.onToken = (r) => {
+        if (t.out.length === 0) firstTokenRound[i] = plans.length;
+        return onToken(r);
+      };
+    });
+    burst.forEach((t) => scheduler.submit(t));
+    await Promise.all(burst.map((t) => t.done));
+    // One whole prompt per round, in arrival order; the decoding requests step every round beyond the budget.
+    expect(firstTokenRound).toEqual([1, 2, 3]);
+    expect(plans.slice(0, 3).map((p) => p.steps)).toEqual([
+      [{ slotId: 0, tokens: 8 }],
+      [{ slotId: 0, tokens: 1 }, { slotId: 1, tokens: 8 }],
+      [{ slotId: 0, tokens: 1 }, { slotId: 1, tokens: 1 }, { slotId: 2, tokens: 8 }],
+    ]);
+    expect(burst.map((t) => t.out)).toEqual([[0, 0, 0], [1, 1, 1], [2, 2, 2]]);
+  });
+
+  it("finishes one prompt per round: the next prompts evaluate all but their last token meanwhile", async () => {
+    const { outputs, scheduler, plans } = setup(3, 100);
+    const burst = [task([1, 1, 1, 1, 1, 1, 1, 1]), task([2, 2, 2, 2, 2, 2, 2, 2]), task([3, 3, 3, 3, 3, 3, 3, 3])];
+    burst.forEach((t, i) => outputs.set(t, [i]));
+    burst.forEach((t) => scheduler.submit(t));
+    await Promise.all(burst.map((t) => t.done));
+    expect(plans.slice(0, 3).map((p) => p.steps)).toEqual([
+      [{ slotId: 0, tokens: 8 }, { slotId: 1, tokens: 7 }, { slotId: 2, tokens: 7 }],
+      [{ slotId: 0, tokens: 1 }, { slotId: 1, tokens: 1 }],
+      [{ slotId: 1, tokens: 1 }, { slotId: 2, tokens: 1 }],
+    ]);
+    expect(burst.map((t) => t.out)).toEqual([[0], [1], [2]]);
+  });
+
+  it("takes the idle budget while no stream decodes and the decoding budget while one does", async () => {
+    const { outputs, scheduler, plans } = setup(2, { decoding: 4, idle: 10 });
+    const first = task(Array.from({ length: 10 }, (_, i) => 100 + i));
+    const second = task(Array.from({ length: 10 }, (_, i) => 200 + i));
+    outputs.set(first, Array.from({ length: 10 }, (_, i) => i));
+    outputs.set(second, [1]);
+    const onToken = first.onToken;
+    first.onToken = (r) => {
+      if (first.out.length === 0) scheduler.submit(second);
+      return onToken(r);
+    };
+    scheduler.submit(first);
+    await Promise.all([first.done, second.done]);
+    // The whole first prompt in one round; the second's in chunks of 4 beside the first's decoding.
+    expect(plans[0]!.steps).toEqual([{ slotId: 0, tokens: 10 }]);
+    expect(plans.slice(1, 4).map((p) => p.steps.find((s) => s.slotId === 1)?.tokens)).toEqual([4, 4, 2]);
+  });
+
+  it("splits the budget where it runs out: the older prompt's rest, then the next one's start", async () => {
+    const { outputs, scheduler, plans } = setup(2, 8);
+    const a = task(Array.from({ length: 12 }, (_, i) => 100 + i));
+    const b = task(Array.from({ length: 6 }, (_, i) => 200 + i));
+    outputs.set(a, [1]);
+    outputs.set(b, [2]);
+    scheduler.submit(a);
+    scheduler.submit(b);
+    await Promise.all([a.done, b.done]);
+    expect(plans.slice(0, 2).map((p) => p.steps)).toEqual([
+      [{ slotId: 0, tokens: 8 }],
+      [{ slotId: 0, tokens: 4 }, { slotId: 1, tokens: 4 }],
+    ]);
+    expect(plans[2]!.steps).toContainEqual({ slotId: 1, tokens: 2 });
+  });
+
+  it("plans an injection's tokens as its step", async () => {
+    const { outputs, scheduler, plans, slots } = setup(1, 100, { pageTokens: 4, unified: true, pages: 100 });
+    const t = task([1, 2, 3]);
+    outputs.set(t, [7, 8, 9]);
+    const onToken = t.onToken;
+    t.onToken = (r) => {
+      if (t.out.length === 0) t.inject([40, 41, 42, 43, 44] as Token[]);
+      return onToken(r);
+    };
+    scheduler.submit(t);
+    await t.done;
+    expect(plans.map((p) => p.tokens)).toEqual([3, 5, 1, 1]);
+    expect(slots[0]!.cache).toEqual([1, 2, 3, 40, 41, 42, 43, 44, 8, 9]);
   });
 
   it("fails only the task whose step throws; the others continue", async () => {
@@ -566,10 +657,13 @@ describe("Scheduler", () => {
       engine.batches.forEach((batch, r) => {
         for (const slot of batch) expect(keyOfSlot.get(slot)).toBe(groups[r]);
       });
-      // Both A tasks share every A round; the three sets take turns: 7 steps each (6 tokens + EOG).
-      expect(engine.batches.filter((_, r) => groups[r] === "A").every((b) => b.length === 2)).toBe(true);
+      // The three sets take turns, 7 steps per request (6 tokens + EOG). The second A task starts
+      // one A round after the first (one prompt finishes per round), then shares every A round.
+      const aRounds = engine.batches.filter((_, r) => groups[r] === "A").map((b) => b.length);
+      expect(aRounds).toEqual([1, 2, 2, 2, 2, 2, 2, 1]);
       expect(groups.slice(0, 6)).toEqual(["A", "B", "", "A", "B", ""]);
-      for (const key of ["A", "B", ""]) expect(groups.filter((g) => g === key)).toHaveLength(7);
+      expect(groups.filter((g) => g === "B")).toHaveLength(7);
+      expect(groups.filter((g) => g === "")).toHaveLength(7);
     });
 
     it("does not reuse a slot's cache computed under another adapter set", async () => {
