@@ -15,7 +15,7 @@ describe("continuous batching on the real engine", () => {
   let server: TestServer;
   let client: OpenAI;
   beforeAll(async () => {
-    server = await startTestServer(await scriptedModel([SCRIPT]), { "model.sequences": 3, "model.prefillChunk": 32, "model.contextSize": 2048 });
+    server = await startTestServer(await scriptedModel([SCRIPT]), { "model.sequences": 3, "model.prefillChunk": 32, "model.batchSize": 64, "model.contextSize": 2048 });
     client = new OpenAI({ baseURL: server.baseURL, apiKey: "unused", maxRetries: 0 });
   });
   afterAll(() => server?.stop());
@@ -56,9 +56,12 @@ describe("continuous batching on the real engine", () => {
     expect(a.choices[0]!.message.content).toBe(SCRIPT);
     expect(b.choices[0]!.message.content).toBe(SCRIPT);
     expect(b.usage!.prompt_tokens).toBeGreaterThan(500);
-    // No round evaluated more than one chunk per sequence (32 + 32 or 32 + 1 tokens).
-    const bigRounds = delta(before, after, `edgellm_decode_batch_tokens_count{${m()}}`) - delta(before, after, `edgellm_decode_batch_tokens_bucket{le="64",${m()}}`);
+    // The prompts share one budget per round: 32 tokens while a stream decodes, the batch size
+    // (64) while none does; so no round went over 64 tokens, and the long prompt took many rounds.
+    const rounds = delta(before, after, `edgellm_decode_batch_tokens_count{${m()}}`);
+    const bigRounds = rounds - delta(before, after, `edgellm_decode_batch_tokens_bucket{le="64",${m()}}`);
     expect(bigRounds).toBe(0);
+    expect(rounds).toBeGreaterThanOrEqual(Math.ceil(b.usage!.prompt_tokens / 64));
   });
 
   it("reuses the KV cache of a repeated prompt and answers identically", async () => {
