@@ -13,6 +13,7 @@
  *   --model <file.gguf>          default: the synthesized qwen3-0.6b q8_0 (made once under models/)
  *   --servers edgellm,llama-server
  *   --concurrency 1,4,8          client concurrency levels (a level listed twice runs twice, new prompts each time)
+ *   --stagger-ms 0               client i of a level starts i x this after the first (0: all at once)
  *   --requests <n>               requests per level (default: max(4, 2 x C))
  *   --prompt-tokens 128          user prompt length (exact, Qwen3 tokenizer; the template adds ~10)
  *   --max-tokens 64              fixed max_tokens (ignore_eos for llama-server; edgellm's early stops are counted)
@@ -61,6 +62,7 @@ const { values: opt } = parseArgs({
     "prompt-tokens": { type: "string", default: "128" },
     "max-tokens": { type: "string", default: "64" },
     "system-prompt-tokens": { type: "string", default: "0" },
+    "stagger-ms": { type: "string", default: "0" },
     slots: { type: "string", default: "8" },
     "ctx-size": { type: "string", default: "1536" },
     threads: { type: "string", default: "2" },
@@ -95,6 +97,7 @@ const cfg = {
   promptTokens: int("prompt-tokens"),
   maxTokens: int("max-tokens"),
   systemTokens: int("system-prompt-tokens"),
+  staggerMs: int("stagger-ms"),
   slots: int("slots"),
   ctxSize: int("ctx-size"),
   threads: int("threads"),
@@ -231,7 +234,7 @@ function newResult(name: ServerName, spec: ServerSpec): ServerResult {
 async function runLevel(name: ServerName, srv: RunningServer, result: ServerResult, c: number): Promise<void> {
   const repeat = result.levels.filter((l) => l.c === c).length;
   log(`${name}: C=${c}, ${requestsFor(c)} requests`);
-  const summary = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, concurrencyJobs(c, repeat), c));
+  const summary = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, concurrencyJobs(c, repeat), c, cfg.staggerMs));
   result.levels.push({ c, summary });
   log(`${name}: C=${c}: ${describe(summary)}`);
 }
@@ -366,6 +369,7 @@ function report(results: ServerResult[], bench: ReturnType<typeof runLlamaBench>
   out.push(
     `workload: ${cfg.slots} slots x ${cfg.ctxSize} ctx, ${cfg.threads} threads, prompt ${cfg.promptTokens} tokens` +
       `${cfg.systemTokens ? ` + shared system ${cfg.systemTokens}` : ""}, max_tokens ${cfg.maxTokens}, N = ${cfg.requests ?? "max(4, 2C)"} per level, streaming, ` +
+      `${cfg.staggerMs ? `clients started ${cfg.staggerMs} ms apart, ` : ""}` +
       (opt.sequential ? "one server at a time" : "both servers up, workloads alternated between them"),
   );
   for (const r of results) out.push(`${r.name}: ${r.command}`);

@@ -142,13 +142,15 @@ export async function streamChat(opts: LoadOptions, spec: RequestSpec): Promise<
 
 /**
  * Runs `jobs` (each a list of requests sent one after the other, like one user's conversation)
- * with `concurrency` workers pulling jobs from a shared queue.
+ * with `concurrency` workers pulling jobs from a shared queue; worker i starts `staggerMs` x i
+ * after the first (0: all at once).
  */
-export async function runLoad(opts: LoadOptions, jobs: RequestSpec[][], concurrency: number): Promise<LoadResult> {
+export async function runLoad(opts: LoadOptions, jobs: RequestSpec[][], concurrency: number, staggerMs = 0): Promise<LoadResult> {
   const queue = [...jobs];
   const results: RequestResult[] = [];
   const t0 = performance.now();
-  const worker = async () => {
+  const worker = async (_: unknown, i: number) => {
+    if (staggerMs > 0) await new Promise((r) => setTimeout(r, staggerMs * i));
     for (let job = queue.shift(); job; job = queue.shift()) {
       for (const spec of job) results.push(await streamChat(opts, spec));
     }
