@@ -378,9 +378,10 @@ function report(results: ServerResult[], bench: ReturnType<typeof runLlamaBench>
   const header = ["C", "metric", "edgellm", "llama-server", "edgellm / llama-server"];
   const rows: string[][] = [];
   const notes: string[] = [];
-  for (const c of cfg.levels) {
-    const es = e?.levels.find((x) => x.c === c)?.summary;
-    const ls = l?.levels.find((x) => x.c === c)?.summary;
+  // Each server ran the levels in cfg.levels' order, a repeated level once per listing.
+  for (const [i, c] of cfg.levels.entries()) {
+    const es = e?.levels[i]?.summary;
+    const ls = l?.levels[i]?.summary;
     const metric = (label: string, pick: (s: Summary) => number, digits: number, better: "higher" | "lower") => {
       const a = es ? pick(es) : Number.NaN;
       const b = ls ? pick(ls) : Number.NaN;
