@@ -132,6 +132,15 @@ class FakeRequest extends Request implements RequestSink {
   };
 }
 
+/** Calls `fn` when `request` hears a token while it has generated `count`, before it takes the token. */
+function beforeToken(request: FakeRequest, count: number, fn: () => void): void {
+  const onToken = request.onToken;
+  request.onToken = (r) => {
+    if (request.out.length === count) fn();
+    return onToken(r);
+  };
+}
+
 function task(prompt: number[], maxTokens = 100, adapterKey = "") {
   return new FakeRequest(prompt, maxTokens, adapterKey);
 }
@@ -290,11 +299,7 @@ describe("Scheduler", () => {
     const firstTokenRound: number[] = [];
     burst.forEach((t, i) => {
       outputs.set(t, [i, i, i]);
-      const onToken = t.onToken;
-      t.onToken = (r) => {
-        if (t.out.length === 0) firstTokenRound[i] = plans.length;
-        return onToken(r);
-      };
+      beforeToken(t, 0, () => (firstTokenRound[i] = plans.length));
     });
     burst.forEach((t) => scheduler.submit(t));
     await Promise.all(burst.map((t) => t.done));
@@ -328,11 +333,7 @@ describe("Scheduler", () => {
     const second = task(Array.from({ length: 10 }, (_, i) => 200 + i));
     outputs.set(first, Array.from({ length: 10 }, (_, i) => i));
     outputs.set(second, [1]);
-    const onToken = first.onToken;
-    first.onToken = (r) => {
-      if (first.out.length === 0) scheduler.submit(second);
-      return onToken(r);
-    };
+    beforeToken(first, 0, () => scheduler.submit(second));
     scheduler.submit(first);
     await Promise.all([first.done, second.done]);
     // The whole first prompt in one round; the second's in chunks of 4 beside the first's decoding.
@@ -360,11 +361,7 @@ describe("Scheduler", () => {
     const { outputs, scheduler, plans, slots } = setup(1, 100, { pageTokens: 4, unified: true, pages: 100 });
     const t = task([1, 2, 3]);
     outputs.set(t, [7, 8, 9]);
-    const onToken = t.onToken;
-    t.onToken = (r) => {
-      if (t.out.length === 0) t.inject([40, 41, 42, 43, 44] as Token[]);
-      return onToken(r);
-    };
+    beforeToken(t, 0, () => t.inject([40, 41, 42, 43, 44] as Token[]));
     scheduler.submit(t);
     await t.done;
     expect(plans.map((p) => p.tokens)).toEqual([3, 5, 1, 1]);
@@ -395,11 +392,7 @@ describe("Scheduler", () => {
     outputs.set(first, Array.from({ length: 30 }, (_, i) => i));
     outputs.set(second, [7]);
     // The second request arrives while the first is decoding.
-    const onToken = first.onToken;
-    first.onToken = (r) => {
-      if (first.out.length === 2) scheduler.submit(second);
-      return onToken(r);
-    };
+    beforeToken(first, 2, () => scheduler.submit(second));
     scheduler.submit(first);
     await Promise.all([first.done, second.done]);
     // Two full 4-token pages of the shared 10 tokens are copied; the other 4 tokens are evaluated.
@@ -697,14 +690,10 @@ describe("Scheduler", () => {
       outputs.set(first, Array.from({ length: 30 }, (_, i) => i));
       outputs.set(other, [7]);
       outputs.set(same, [7]);
-      const onToken = first.onToken;
-      first.onToken = (r) => {
-        if (first.out.length === 2) {
-          scheduler.submit(other);
-          scheduler.submit(same);
-        }
-        return onToken(r);
-      };
+      beforeToken(first, 2, () => {
+        scheduler.submit(other);
+        scheduler.submit(same);
+      });
       scheduler.submit(first);
       await Promise.all([first.done, other.done, same.done]);
       expect(other.reused).toBe(0);
