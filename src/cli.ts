@@ -1,7 +1,7 @@
 /** `npm start -- [flags]`: parses flags into config overrides and starts the server. */
 import { parseArgs } from "node:util";
-import { main } from "./main.js";
-import { ConfigError } from "./config/load.js";
+import { ConfigError, DEFAULT_CONFIG_FILE, isObject, readYaml } from "./config/files.js";
+import { preforkWorker, workerExecArgv } from "./router/worker-process.js";
 
 const FLAGS = {
   model: { type: "string", short: "m" },
@@ -67,6 +67,17 @@ function parse(argv: string[]) {
   return { help: values.help === true, file: values.config, set };
 }
 
+/** `model.workerHeapMB` of config/default.yaml; undefined when unreadable (the config loader then says why). */
+function shippedWorkerHeapMB(): number | undefined {
+  try {
+    const defaults = readYaml(DEFAULT_CONFIG_FILE);
+    const heapMB = isObject(defaults.model) ? defaults.model.workerHeapMB : undefined;
+    return typeof heapMB === "number" ? heapMB : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 let parsed: ReturnType<typeof parse>;
 try {
   parsed = parse(process.argv.slice(2));
@@ -77,7 +88,12 @@ try {
 if (parsed.help) {
   process.stdout.write(HELP);
 } else {
-  main({ file: parsed.file, set: parsed.set }).catch((err) => {
+  // The model worker starts now, before this process loads its configuration and modules (a third
+  // of a second on a small box), with the shipped default heap limit: a configuration that sets
+  // another one forks its worker after loading, as every start did before.
+  const heapMB = shippedWorkerHeapMB();
+  if (heapMB !== undefined) preforkWorker(workerExecArgv(heapMB));
+  import("./main.js").then(({ main }) => main({ file: parsed.file, set: parsed.set })).catch((err) => {
     process.stderr.write(`edgellm: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   });

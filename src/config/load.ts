@@ -2,22 +2,12 @@
  * Builds the one validated Config: defaults < --config file < EDGELLM_* env < CLI flags.
  * Every failure names the offending key and where it came from.
  */
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Kind, type TSchema } from "@sinclair/typebox";
 import { Value } from "@sinclair/typebox/value";
-import { parse as parseYaml } from "yaml";
 import { ConfigSchema, type Config } from "./schema.js";
+import { ConfigError, DEFAULT_CONFIG_FILE, isObject, readYaml, type Json } from "./files.js";
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
-export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../config/default.yaml", import.meta.url));
-
-type Json = Record<string, unknown>;
-
-const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+export { ConfigError };
 
 function deepMerge(base: Json, over: Json): Json {
   const out: Json = { ...base };
@@ -26,24 +16,6 @@ function deepMerge(base: Json, over: Json): Json {
     out[k] = isObject(prev) && isObject(v) ? deepMerge(prev, v) : v;
   }
   return out;
-}
-
-function readYaml(path: string): Json {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (err) {
-    throw new ConfigError(`cannot read config file ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`config file ${path} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
-  }
-  if (doc == null) return {};
-  if (!isObject(doc)) throw new ConfigError(`config file ${path} must hold a mapping at the top level`);
-  return doc;
 }
 
 /** Leaf keys of the schema as dotted paths, e.g. "model.contextSize", with their schemas. */

@@ -3,8 +3,7 @@
  * it with backoff when it dies. Requests in flight on a dead worker fail cleanly (worker_unavailable), and
  * every request has a deadline so none can hang.
  */
-import { fork, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { stat } from "node:fs/promises";
 import type { Logger } from "pino";
@@ -13,8 +12,7 @@ import type { MainToWorker, WorkerToMain } from "../worker/protocol.js";
 import { EngineError, type EngineErrorInfo } from "../engine/errors.js";
 import { RequestHandle } from "./request-handle.js";
 import { AdapterSet, toAdapter, type Adapter, type AdapterSpec } from "./adapters.js";
-
-const WORKER_ENTRY = new URL("../worker/main" + (import.meta.url.endsWith(".ts") ? ".ts" : ".js"), import.meta.url);
+import { startWorker, workerExecArgv } from "./worker-process.js";
 
 /** "restarting": the worker died after it had served, and a replacement is on its way. */
 export type WorkerState = "loading" | "ready" | "restarting" | "failed" | "stopped";
@@ -69,12 +67,9 @@ export class ModelWorker extends EventEmitter {
   /** Starts the worker and resolves once the model is loaded (rejects with the worker's reason). */
   start(): Promise<ModelInfo> {
     if (this.state !== "restarting") this.state = "loading";
-    const execArgv = [
-      ...(WORKER_ENTRY.pathname.endsWith(".ts") ? ["--import", "tsx"] : []),
-      ...(this.engine.model.workerHeapMB > 0 ? [`--max-old-space-size=${this.engine.model.workerHeapMB}`] : []),
-    ];
-    const child = fork(fileURLToPath(WORKER_ENTRY), [], { execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const { child, preforked } = startWorker(workerExecArgv(this.engine.model.workerHeapMB));
     this.child = child;
+    this.log.debug({ model: this.id, pid: child.pid, preforked }, "worker process started");
     // IPC to a child that just died fails asynchronously; without a listener that would crash the server.
     child.on("error", (err) => this.log.warn({ model: this.id, err: err.message }, "worker channel error"));
     // A restarted worker loads the adapters added at run time too.
