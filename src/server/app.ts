@@ -10,6 +10,7 @@ import type { Socket } from "node:net";
 import { ApiError, invalidRequest } from "../openai/errors.js";
 import { errorHandler } from "./error-handler.js";
 import { validationToApiError } from "./validation.js";
+import { lazyValidators } from "./lazy-validators.js";
 import { chatRoutes } from "./routes/chat.js";
 import { completionRoutes } from "./routes/completions.js";
 import { modelRoutes } from "./routes/models.js";
@@ -36,6 +37,7 @@ declare module "fastify" {
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
+  const validators = lazyValidators();
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.config.server.bodyLimitBytes,
@@ -46,9 +48,11 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // One summary line per request is ours to write; Fastify's own per-request lines are off.
     logController: new LogController({ requestIdLogLabel: "requestId", disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, verbose: true } },
+    schemaController: { compilersFactory: { buildValidator: validators.buildValidator } },
     schemaErrorFormatter: (errors) => validationToApiError(errors),
     clientErrorHandler,
   }) as unknown as FastifyInstance;
+  app.addHook("onListen", async () => validators.compileAll());
 
   // Like llama-server, read the body as JSON whatever the Content-Type says: `curl -d` without
   // `-H content-type` sends form encoding, and rejecting that only trips people up.
