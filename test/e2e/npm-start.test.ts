@@ -2,12 +2,18 @@
  * `npm start` runs the server from dist/ (scripts/start.mjs: dist/ brought up to date with src/
  * by scripts/build-dist.mjs), main process and model worker on plain JavaScript, no tsx loader.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { describe, it, expect, beforeAll } from "vitest";
 import { scriptedModel } from "../helpers/models.js";
 import { processTree, REPO_ROOT, spawnCli, waitHealthy } from "../helpers/cli.js";
+
+/** The server's compiled files under dist/, the bundle aside. */
+const distFiles = () =>
+  (readdirSync(join(REPO_ROOT, "dist"), { recursive: true }) as string[])
+    .filter((f) => f.endsWith(".js") && !f.startsWith("vendor"))
+    .map((f) => join(REPO_ROOT, "dist", f));
 
 let modelPath: string;
 beforeAll(async () => {
@@ -36,6 +42,12 @@ describe("npm start", () => {
       expect(worker?.line).toContain(join(REPO_ROOT, "dist/worker/main.js"));
       expect(tree.filter((p) => p.line.includes("tsx"))).toEqual([]);
       expect(readFileSync(join(REPO_ROOT, "dist/.fingerprint"), "utf8")).toMatch(/^[0-9a-f]{64}$/);
+      // node-llama-cpp comes from its one-file bundle (scripts/build-dist.mjs); the engine loaded
+      // its addon through it above, from the package's own folders.
+      const byName = /(from\s*|import\s*\(\s*)"node-llama-cpp"/;
+      const importers = distFiles().filter((f) => readFileSync(f, "utf8").includes("vendor/node-llama-cpp.js"));
+      expect(importers.map((f) => f.slice(REPO_ROOT.length))).toEqual(expect.arrayContaining(["dist/engine/backend.js", "dist/engine/engine.js"]));
+      expect(distFiles().filter((f) => byName.test(readFileSync(f, "utf8")))).toEqual([]);
 
       // The server drains and exits 0 on SIGTERM; npm passes its exit code on.
       process.kill(server!.pid, "SIGTERM");
