@@ -28,6 +28,15 @@ const srcDir = join(root, "src");
 const outDir = join(root, "dist");
 const nodeLlamaCpp = join(root, "node_modules", "node-llama-cpp");
 const VENDOR_BUNDLE = "vendor/node-llama-cpp.js";
+/** node-llama-cpp's internal modules that src/engine/addon-builds.ts uses (`nlcInternals`). */
+const NLC_INTERNAL_FILES = [
+  "bindings/utils/getPlatform.js",
+  "bindings/utils/cloneLlamaCppRepo.js",
+  "bindings/utils/binariesGithubRelease.js",
+  "config.js",
+  "bindings/utils/getBuildFolderNameForBuildOptions.js",
+  "bindings/utils/compileLLamaCpp.js",
+];
 const fingerprintFile = join(outDir, ".fingerprint");
 
 /** Every file under `dir`, sorted, as paths relative to `srcDir`. */
@@ -80,8 +89,20 @@ if (current !== fingerprint) {
     sourcemap: true,
     logLevel: "warning",
   });
+  // The bundle exports the package and, as `edgellmInternalModules`, the internal modules that
+  // src/engine/addon-builds.ts reads (by file when not bundled): loading those files beside the
+  // bundle would load a second copy of half the package.
+  const internal = NLC_INTERNAL_FILES.map((file, i) => [file, `m${i}`, JSON.stringify(join(nodeLlamaCpp, "dist", file))]);
   await build({
-    entryPoints: [join(nodeLlamaCpp, "dist", "index.js")],
+    stdin: {
+      contents: [
+        `export * from ${JSON.stringify(join(nodeLlamaCpp, "dist", "index.js"))};`,
+        ...internal.map(([, name, path]) => `import * as ${name} from ${path};`),
+        `export const edgellmInternalModules = { ${internal.map(([file, name]) => `${JSON.stringify(file)}: ${name}`).join(", ")} };`,
+      ].join("\n"),
+      resolveDir: root,
+      loader: "js",
+    },
     outfile: join(tmpDir, VENDOR_BUNDLE),
     bundle: true,
     format: "esm",

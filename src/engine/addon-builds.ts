@@ -140,7 +140,15 @@ let internals: Promise<NlcInternals> | undefined;
 function nlcInternals(): Promise<NlcInternals> {
   internals ??= (async () => {
     const dist = path.join(nodeLlamaCppDir(), "dist");
-    const load = (file: string) => import(pathToFileURL(path.join(dist, file)).href) as Promise<Record<string, any>>;
+    // Compiled (dist/), node-llama-cpp is one bundle that carries these modules
+    // (scripts/build-dist.mjs); importing the files beside it would load a second copy.
+    const bundled = ((await import("node-llama-cpp")) as { edgellmInternalModules?: Record<string, Record<string, any>> }).edgellmInternalModules;
+    const load = async (file: string): Promise<Record<string, any>> => {
+      if (!bundled) return import(pathToFileURL(path.join(dist, file)).href);
+      const found = bundled[file];
+      if (!found) throw new Error(`node-llama-cpp's ${file} is missing from dist/vendor/node-llama-cpp.js (scripts/build-dist.mjs lists what it carries)`);
+      return found;
+    };
     const [platform, clone, release, config, folderName, compile] = await Promise.all([
       load("bindings/utils/getPlatform.js"),
       load("bindings/utils/cloneLlamaCppRepo.js"),
