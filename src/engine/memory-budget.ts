@@ -26,6 +26,8 @@ const KV_TYPES = { f16: GgmlType.F16, q8_0: GgmlType.Q8_0 } as const;
 const MiB = 2 ** 20;
 const mib = (bytes: number) => Math.ceil(bytes / MiB);
 
+const VOCABULARY_ARRAYS = ["tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges", "tokenizer.ggml.scores"];
+
 /** Where estimates are kept across starts (estimate-cache.ts), and which addon build made them. */
 export interface EstimateCache {
   dir: string;
@@ -43,7 +45,8 @@ export async function estimateMemory(llama: Llama | undefined, modelPath: string
 }
 
 async function simulate(llama: Llama | undefined, modelPath: string, model: Config["model"], unified: boolean): Promise<MemoryEstimate> {
-  const info = await readGgufFileInfo(modelPath, { logWarnings: false });
+  // The vocabulary's length is all the estimate reads of it (patches/: lengthOnlyKeys).
+  const info = await readGgufFileInfo(modelPath, { logWarnings: false, lengthOnlyKeys: VOCABULARY_ARRAYS });
   const insights = await GgufInsights.from(info, llama);
   const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
   const pooling = declaredPooling(info.metadata);
