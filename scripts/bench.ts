@@ -21,7 +21,8 @@
  *   --slots 8 --ctx-size 1536 --threads 2    per server (llama-server gets -np slots -c slots x ctx-size)
  *   --flash-attn auto            llama-server -fa (node-llama-cpp passes "auto" too: on for the CPU)
  *   --prefix-tokens 1000 --prefix-users 8 --prefix-questions 2 --question-tokens 24 --prefix-max-tokens 32
- *   --bench-pp 512 --bench-tg 128 --bench-reps 3   llama-bench -p/-n/-r (run with -fa 0,1)
+ *   --bench-pp 512 --bench-tg 128 --bench-reps 3   llama-bench -p/-n/-r (run with -fa 0,1), tg also at
+ *                                the C = 1 requests' mean prompt length (-d): the depth they decode at
  *   --kv-pool unified            unified: edgellm model.kvPool=unified and llama-server --kv-unified;
  *                                per-sequence: model.kvPool=per-sequence and --no-kv-unified
  *   --sequential                 run all of one server's workloads, stop it, then the other's (default:
@@ -45,7 +46,7 @@ import { listArg, numberArg } from "./lib/args.js";
 import { cpuPressure } from "./lib/proc.js";
 import { textOfTokens } from "./lib/prompts.js";
 import { commandLine, freePort, startServer, stopAllOnExit, type RunningServer, type ServerSpec } from "./lib/servers.js";
-import { fmt, mib, ratio, table } from "./lib/stats.js";
+import { fmt, mib, percentile, ratio, table } from "./lib/stats.js";
 import { handleHelp, logger, outputDir, ROOT } from "./lib/tool.js";
 
 handleHelp(import.meta.url);
@@ -322,21 +323,26 @@ interface LlamaBenchRow {
   stddev: number;
 }
 
-function runLlamaBench(model: string): { rows: LlamaBenchRow[]; command: string } {
-  const args = ["-m", model, "-t", String(cfg.threads), "-p", opt["bench-pp"]!, "-n", opt["bench-tg"]!, "-r", opt["bench-reps"]!, "-fa", "0,1", "-o", "json"];
+/**
+ * `depth`: tg is also measured after that many tokens in the context (-d), as the servers' C = 1
+ * requests decode after their prompts: attention over them makes each token dearer.
+ */
+function runLlamaBench(model: string, depth: number): { rows: LlamaBenchRow[]; command: string; depth: number } {
+  const depths = depth > 0 ? ["-d", `0,${depth}`] : [];
+  const args = ["-m", model, "-t", String(cfg.threads), "-p", opt["bench-pp"]!, "-n", opt["bench-tg"]!, "-r", opt["bench-reps"]!, "-fa", "0,1", ...depths, "-o", "json"];
   const command = commandLine({ command: llamaBenchBin, args });
   log(`llama-bench: ${command}`);
   const res = spawnSync(llamaBenchBin, args, { encoding: "utf8", maxBuffer: 16 << 20 });
   writeFileSync(path.join(outDir, "llama-bench.log"), `${res.stderr}\n${res.stdout}`);
   if (res.status !== 0) throw new Error(`llama-bench failed (${res.status}); see ${outDir}/llama-bench.log`);
-  const json = JSON.parse(res.stdout) as Array<{ n_prompt: number; n_gen: number; avg_ts: number; stddev_ts: number; flash_attn?: boolean | number | string }>;
+  const json = JSON.parse(res.stdout) as Array<{ n_prompt: number; n_gen: number; n_depth?: number; avg_ts: number; stddev_ts: number; flash_attn?: boolean | number | string }>;
   const rows = json.map((r) => ({
-    test: r.n_prompt > 0 ? `pp${r.n_prompt}` : `tg${r.n_gen}`,
+    test: `${r.n_prompt > 0 ? `pp${r.n_prompt}` : `tg${r.n_gen}`}${r.n_depth ? ` @ d${r.n_depth}` : ""}`,
     fa: String(r.flash_attn === true || r.flash_attn === 1 || r.flash_attn === "enabled" || r.flash_attn === "on" ? "on" : "off"),
     tokS: r.avg_ts,
     stddev: r.stddev_ts,
   }));
-  return { rows, command };
+  return { rows, command, depth };
 }
 
 // ---- report --------------------------------------------------------------------------------
@@ -438,17 +444,26 @@ function report(results: ServerResult[], bench: ReturnType<typeof runLlamaBench>
 
   if (bench) {
     out.push(`Single stream: ${bench.command}`);
-    const tg = (fa: string) => bench.rows.find((r) => r.test.startsWith("tg") && r.fa === fa)?.tokS ?? Number.NaN;
+    const tgAt = (fa: string, depth: number) =>
+      bench.rows.find((r) => r.test === `tg${opt["bench-tg"]}${depth ? ` @ d${depth}` : ""}` && r.fa === fa)?.tokS ?? Number.NaN;
     const matchedFa = cfg.flashAttn === "off" ? "off" : "on";
-    const e1 = e?.levels.find((x) => x.c === 1)?.summary.decodeTokS ?? Number.NaN;
-    const l1 = l?.levels.find((x) => x.c === 1)?.summary.decodeTokS ?? Number.NaN;
+    // A repeated C = 1 level (`--concurrency 1,1,1`): the median of its runs.
+    const single = (r: ServerResult | undefined) => {
+      const runs = r?.levels.filter((x) => x.c === 1).map((x) => x.summary.decodeTokS) ?? [];
+      return runs.length > 0 ? percentile(runs, 50) : Number.NaN;
+    };
+    const e1 = single(e);
+    const l1 = single(l);
+    const runs = e?.levels.filter((x) => x.c === 1).length ?? 0;
+    const atDepth = bench.depth > 0 ? [`vs tg @ d${bench.depth} (fa ${matchedFa})`] : [];
+    const vs = (v: number) => [ratio(v, tgAt(matchedFa, 0)), ...(bench.depth > 0 ? [ratio(v, tgAt(matchedFa, bench.depth))] : [])];
     out.push(
       table(
-        ["measure", "tok/s", `vs llama-bench tg (fa ${matchedFa})`],
+        ["measure", "tok/s", `vs tg (fa ${matchedFa})`, ...atDepth],
         [
-          ...bench.rows.map((r) => [`llama-bench ${r.test} fa ${r.fa}`, `${fmt(r.tokS, 1)} ± ${fmt(r.stddev, 1)}`, ""]),
-          ["edgellm C=1 decode (1000 / TPOT)", fmt(e1, 1), ratio(e1, tg(matchedFa))],
-          ["llama-server C=1 decode (1000 / TPOT)", fmt(l1, 1), ratio(l1, tg(matchedFa))],
+          ...bench.rows.map((r) => [`llama-bench ${r.test} fa ${r.fa}`, `${fmt(r.tokS, 1)} ± ${fmt(r.stddev, 1)}`, "", ...atDepth.map(() => "")]),
+          [`edgellm C=1 decode (1000 / TPOT${runs > 1 ? `, median of ${runs} runs` : ""})`, fmt(e1, 1), ...vs(e1)],
+          [`llama-server C=1 decode (1000 / TPOT${runs > 1 ? `, median of ${runs} runs` : ""})`, fmt(l1, 1), ...vs(l1)],
         ],
       ),
     );
@@ -469,7 +484,11 @@ async function main(): Promise<void> {
   log(`model ${model}; logs in ${outDir}`);
   const results = opt.sequential ? await benchSequential(model) : await benchInterleaved(model);
   let bench: ReturnType<typeof runLlamaBench> | null = null;
-  if (cfg.llamaBench && existsSync(llamaBenchBin)) bench = runLlamaBench(model);
+  if (cfg.llamaBench && existsSync(llamaBenchBin)) {
+    // The depth the single-stream requests decode at: their mean prompt length.
+    const single = results.map((r) => r.levels.find((x) => x.c === 1)?.summary).find((x) => x && x.requests > x.failed);
+    bench = runLlamaBench(model, single ? Math.round(single.promptTokens / (single.requests - single.failed)) : 0);
+  }
   else if (cfg.llamaBench) log(`llama-bench not found at ${llamaBenchBin}; skipped`);
   const text = report(results, bench, model, startLoad);
   writeFileSync(path.join(outDir, "results.json"), JSON.stringify({ cfg, results, bench }, null, 2));

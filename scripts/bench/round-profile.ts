@@ -22,6 +22,11 @@
  *
  *   tsx scripts/bench/round-profile.ts [--concurrency 1,8] [--threads 2] [--rounds 48]
  *       [--prompt-tokens 64,1024] [--paths generator,round] [--kv-pool auto|per-sequence] [--model <file.gguf>]
+ *       [--sequences N] [--context-size N]
+ *
+ * `--sequences` and `--context-size` give the context more sequences and cells than the run uses
+ * (default: C sequences, just enough cells), as a server's pool has: `--sequences 8
+ * --context-size 12288` is `npm run bench`'s layout with one stream active.
  *
  * Two prompt lengths show whether the per-round JS work grows with the context.
  */
@@ -46,6 +51,8 @@ const { values: opt } = parseArgs({
     paths: { type: "string", default: "generator,round" },
     "kv-pool": { type: "string", default: "auto" },
     model: { type: "string" },
+    sequences: { type: "string" },
+    "context-size": { type: "string" },
   },
   strict: true,
 });
@@ -58,6 +65,8 @@ const rounds = numberArg("rounds", opt.rounds, { min: 1 });
 const promptLengths = numbers("prompt-tokens", opt["prompt-tokens"]);
 const paths = listArg("paths", opt.paths, ["generator", "round"] as const);
 const kvPool = listArg("kv-pool", opt["kv-pool"], ["auto", "per-sequence"] as const)[0]!;
+const contextSequences = opt.sequences === undefined ? undefined : numberArg("sequences", opt.sequences, { min: 1 });
+const contextCells = opt["context-size"] === undefined ? undefined : numberArg("context-size", opt["context-size"], { min: 1 });
 const BATCH = 512;
 const WARMUP_ROUNDS = 4;
 
@@ -180,8 +189,8 @@ for (const c of concurrencies) {
     for (const path of paths) {
       // A fresh context per run: a path's sequences never see another's cache.
       const context = await model.createContext({
-        sequences: c,
-        contextSize: promptTokens + rounds + WARMUP_ROUNDS + 64,
+        sequences: Math.max(c, contextSequences ?? c),
+        contextSize: contextCells ?? promptTokens + rounds + WARMUP_ROUNDS + 64,
         batchSize: BATCH,
         threads,
         ...(backend.unifiedKv && { kvUnified: true }),
