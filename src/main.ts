@@ -171,14 +171,11 @@ export async function start(
   fallback?.start();
 
   loading.then(
-    (worker) => {
+    (worker) =>
       logger.info(
         { model: id, loadMs: worker.info?.loadMs, contextSize: worker.info?.contextSize, sequences: worker.info?.sequences, uptimeMs: Math.round(performance.now()) },
         "model ready",
-      );
-      // Not before: compiling them while the worker loads the model slowed the load down.
-      app.compileValidators();
-    },
+      ),
     (err: Error) => {
       // A shutdown during the load ends it on purpose.
       if (stopping) return;

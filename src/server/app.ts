@@ -30,10 +30,6 @@ import { StoreDb, storeFile } from "../store/db.js";
 import type { ServerDeps } from "./deps.js";
 
 declare module "fastify" {
-  interface FastifyInstance {
-    /** Compiles the request validators no request has needed yet, in the background (lazy-validators.ts). */
-    compileValidators(): void;
-  }
   interface FastifyRequest {
     /** Filled by routes that generate; logged as the request's one summary line. */
     summary: RequestSummary | null;
@@ -56,7 +52,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     schemaErrorFormatter: (errors) => validationToApiError(errors),
     clientErrorHandler,
   }) as unknown as FastifyInstance;
-  app.decorate("compileValidators", validators.compileAll);
+  // While the model loads: requests sent once it is ready find their validators compiled.
+  app.addHook("onListen", async () => validators.compileAll());
 
   // Like llama-server, read the body as JSON whatever the Content-Type says: `curl -d` without
   // `-H content-type` sends form encoding, and rejecting that only trips people up.

@@ -3,7 +3,7 @@
  * Fastify compiles every route's JSON schema with Ajv before the server listens: about 0.6 s of
  * CPU here, on the cold start's path and on the core the model worker is loading on. Each route's
  * validator is now the same Ajv function (Fastify's own compiler, same options), compiled on its
- * first request or by `compileAll` once the model is ready (main.ts), whichever comes first.
+ * first request or by `compileAll` once the server listens, whichever comes first.
  */
 import AjvCompiler from "@fastify/ajv-compiler";
 import type { FastifySchemaCompiler } from "fastify";
