@@ -16,7 +16,9 @@
  * node-llama-cpp's sequence state (`nextTokenIndex`, `contextTokens`) is advanced exactly as its
  * own evaluation does, so its sequence API (erasing ranges, copying a prefix) keeps working. The
  * scheduler runs one round at a time and touches sequences only between rounds, so no context
- * lock is taken (lora.ts relies on the same).
+ * lock is taken (lora.ts relies on the same). Each round holds node-llama-cpp's dispose guard as
+ * its own decodes do: `context.dispose()` waits for a round in flight, and a round submitted
+ * after disposal began fails instead of reaching a freed native context.
  */
 import type { LlamaContext, LlamaContextSequence, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
 import { readRawLogprobs, unpackRawLogprobs, type RawLogprobs } from "./logprobs.js";
@@ -32,6 +34,11 @@ interface SequenceInternals {
 
 interface ContextInternals {
   _ctx: NativeContext;
+  /**
+   * node-llama-cpp's dispose guard: `context.dispose()` waits for every handle taken from it, and
+   * once disposal has begun it refuses new handles (throws DisposedError). Its own decodes hold one.
+   */
+  _backendContextDisposeGuard: { createPreventDisposalHandle(): { dispose(): void } };
 }
 
 interface ModelInternals {
@@ -156,18 +163,23 @@ export class RoundDecoder {
       nativeCalls: 0,
     };
     try {
-      for (const batch of this.batches(round)) {
-        const timing = await this.decode(batch, results);
-        call.nativeCalls += timing.nativeCalls;
-        if (timing.decodeUs !== undefined) call.decodeUs = (call.decodeUs ?? 0) + timing.decodeUs;
-        if (timing.sampleUs !== undefined) call.sampleUs = (call.sampleUs ?? 0) + timing.sampleUs;
-      }
-      for (const step of round) {
-        step.seq._nextTokenIndex += step.tokens.length;
-        for (const token of step.tokens) step.seq._contextTokens.push(token);
-        // As node-llama-cpp's batch does after each sequence's tokens (a no-op unless the model needs checkpoints).
-        const checkpoint = step.seq._takeIntervalCheckpointIfNeededAfterBatch(step.seq._nextTokenIndex + 1);
-        if (checkpoint) await checkpoint;
+      const preventDisposal = (this.context as unknown as ContextInternals)._backendContextDisposeGuard.createPreventDisposalHandle();
+      try {
+        for (const batch of this.batches(round)) {
+          const timing = await this.decode(batch, results);
+          call.nativeCalls += timing.nativeCalls;
+          if (timing.decodeUs !== undefined) call.decodeUs = (call.decodeUs ?? 0) + timing.decodeUs;
+          if (timing.sampleUs !== undefined) call.sampleUs = (call.sampleUs ?? 0) + timing.sampleUs;
+        }
+        for (const step of round) {
+          step.seq._nextTokenIndex += step.tokens.length;
+          for (const token of step.tokens) step.seq._contextTokens.push(token);
+          // As node-llama-cpp's batch does after each sequence's tokens (a no-op unless the model needs checkpoints).
+          const checkpoint = step.seq._takeIntervalCheckpointIfNeededAfterBatch(step.seq._nextTokenIndex + 1);
+          if (checkpoint) await checkpoint;
+        }
+      } finally {
+        preventDisposal.dispose();
       }
     } catch (err) {
       for (const step of round) step.reject(err);
