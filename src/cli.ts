@@ -88,9 +88,9 @@ try {
 if (parsed.help) {
   process.stdout.write(HELP);
 } else {
-  // The model worker starts now, before this process loads its configuration and modules (a third
-  // of a second on a small box), with the shipped default heap limit: a configuration that sets
-  // another one forks its worker after loading, as every start did before.
+  // The model worker starts now, before this process loads its configuration and modules (about
+  // 0.2 s here), with the shipped default heap limit: a configuration that sets another one forks
+  // its worker after loading, as every start did before.
   const heapMB = shippedWorkerHeapMB();
   if (heapMB !== undefined) preforkWorker(workerExecArgv(heapMB));
   import("./main.js").then(({ main }) => main({ file: parsed.file, set: parsed.set })).catch((err) => {
