@@ -8,9 +8,13 @@
  * depends on: the file (path, size, mtime, inode), the settings it reads, the KV pool mode, the
  * addon build and node-llama-cpp's version. The cache is an optimization only: an unreadable,
  * corrupt or unwritable entry means the estimate is computed as if there were none.
+ *
+ * Writing an entry drops the ones no start can read again: those of the same path whose file has
+ * changed since (a re-pulled or re-synthesized model), and those whose file is gone. Entries for
+ * the same unchanged file with other settings stay.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import type { Config } from "../config/schema.js";
@@ -56,8 +60,33 @@ export async function cachedEstimate<T>(dir: string | undefined, modelPath: stri
     const tmp = `${entry}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify({ key, value }));
     renameSync(tmp, entry);
+    dropStale(dir, file, key);
   } catch {
     // A read-only data directory: no cache, same answer.
   }
   return value;
+}
+
+/** Removes the entries of `file`'s earlier versions (same path, another size, mtime or inode) and those whose file is gone. */
+function dropStale(dir: string, file: string, current: string): void {
+  const { size, mtimeMs, ino } = JSON.parse(current) as { size: number; mtimeMs: number; ino: number };
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith(".json")) continue;
+    let stored: { file: string; size: number; mtimeMs: number; ino: number };
+    try {
+      stored = JSON.parse((JSON.parse(readFileSync(join(dir, name), "utf8")) as { key: string }).key);
+    } catch {
+      continue;
+    }
+    const gone = (() => {
+      try {
+        statSync(stored.file);
+        return false;
+      } catch {
+        return true;
+      }
+    })();
+    const earlierVersion = stored.file === file && (stored.size !== size || stored.mtimeMs !== mtimeMs || stored.ino !== ino);
+    if (gone || earlierVersion) rmSync(join(dir, name), { force: true });
+  }
 }

@@ -1,7 +1,7 @@
 /**
  * The memory estimate kept on disk across starts: computed once per file and settings, computed
- * again when the file or a setting changes, and never in the way (a corrupt entry or an
- * unwritable directory means computing it).
+ * again when the file or a setting changes, never in the way (a corrupt entry or an unwritable
+ * directory means computing it), and not kept for files that changed or are gone.
  */
 import { describe, it, expect, beforeEach, afterEach } from "vitest";
 import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
@@ -38,6 +38,27 @@ describe("cachedEstimate", () => {
     expect(await cachedEstimate(dir, model, { contextSize: 4096 }, compute)).toEqual({ bytes: 3 });
     writeFileSync(model, "GGUF-ish, longer");
     expect(await cachedEstimate(dir, model, { contextSize: 4096 }, compute)).toEqual({ bytes: 4 });
+  });
+
+  it("a new entry drops those of the file's earlier versions and of files that are gone", async () => {
+    const other = join(root, "other.gguf");
+    const gone = join(root, "gone.gguf");
+    writeFileSync(other, "another model");
+    writeFileSync(gone, "a deleted model");
+    await cachedEstimate(dir, model, { contextSize: 4096 }, compute);
+    await cachedEstimate(dir, model, { contextSize: 8192 }, compute);
+    await cachedEstimate(dir, other, {}, compute);
+    await cachedEstimate(dir, gone, {}, compute);
+    expect(readdirSync(dir)).toHaveLength(4);
+    rmSync(gone);
+
+    writeFileSync(model, "GGUF-ish, re-pulled");
+    expect(await cachedEstimate(dir, model, { contextSize: 4096 }, compute)).toEqual({ bytes: 5 });
+    // Left: the new version's entry and the other file's; both read back without computing.
+    expect(readdirSync(dir)).toHaveLength(2);
+    expect(await cachedEstimate(dir, model, { contextSize: 4096 }, compute)).toEqual({ bytes: 5 });
+    expect(await cachedEstimate(dir, other, {}, compute)).toEqual({ bytes: 3 });
+    expect(computed).toBe(5);
   });
 
   it("a corrupt entry is computed again and replaced", async () => {
