@@ -14,7 +14,7 @@
  * the same unchanged file with other settings stay.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import type { Config } from "../config/schema.js";
@@ -35,18 +35,27 @@ const NLC_VERSION = (() => {
   }
 })();
 
+/** The model file an entry was computed for, as its key records it. */
+interface FileVersion {
+  file: string;
+  size: number;
+  mtimeMs: number;
+  ino: number;
+}
+
 /** `compute`'s answer for `modelPath` and `settings`, from `dir` when it holds it, else computed and stored there. */
 export async function cachedEstimate<T>(dir: string | undefined, modelPath: string, settings: Record<string, unknown>, compute: () => Promise<T>): Promise<T> {
   if (!dir) return compute();
   const file = resolve(modelPath);
-  let key: string;
+  let version: FileVersion;
   try {
     const { size, mtimeMs, ino } = statSync(file);
-    key = JSON.stringify({ file, size, mtimeMs, ino, settings, nodeLlamaCpp: NLC_VERSION });
+    version = { file, size, mtimeMs, ino };
   } catch {
     // A missing file: the estimate's own error says so.
     return compute();
   }
+  const key = JSON.stringify({ ...version, settings, nodeLlamaCpp: NLC_VERSION });
   const entry = join(dir, `${createHash("sha256").update(key).digest("hex").slice(0, 32)}.json`);
   try {
     const stored = JSON.parse(readFileSync(entry, "utf8")) as { key: string; value: T };
@@ -60,33 +69,24 @@ export async function cachedEstimate<T>(dir: string | undefined, modelPath: stri
     const tmp = `${entry}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify({ key, value }));
     renameSync(tmp, entry);
-    dropStale(dir, file, key);
+    dropStale(dir, version);
   } catch {
     // A read-only data directory: no cache, same answer.
   }
   return value;
 }
 
-/** Removes the entries of `file`'s earlier versions (same path, another size, mtime or inode) and those whose file is gone. */
-function dropStale(dir: string, file: string, current: string): void {
-  const { size, mtimeMs, ino } = JSON.parse(current) as { size: number; mtimeMs: number; ino: number };
+/** Removes the entries of `current.file`'s earlier versions (same path, another size, mtime or inode) and those whose file is gone. */
+function dropStale(dir: string, current: FileVersion): void {
   for (const name of readdirSync(dir)) {
     if (!name.endsWith(".json")) continue;
-    let stored: { file: string; size: number; mtimeMs: number; ino: number };
+    let stored: FileVersion;
     try {
       stored = JSON.parse((JSON.parse(readFileSync(join(dir, name), "utf8")) as { key: string }).key);
     } catch {
       continue;
     }
-    const gone = (() => {
-      try {
-        statSync(stored.file);
-        return false;
-      } catch {
-        return true;
-      }
-    })();
-    const earlierVersion = stored.file === file && (stored.size !== size || stored.mtimeMs !== mtimeMs || stored.ino !== ino);
-    if (gone || earlierVersion) rmSync(join(dir, name), { force: true });
+    const earlierVersion = stored.file === current.file && (stored.size !== current.size || stored.mtimeMs !== current.mtimeMs || stored.ino !== current.ino);
+    if (earlierVersion || !existsSync(stored.file)) rmSync(join(dir, name), { force: true });
   }
 }
