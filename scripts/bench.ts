@@ -28,6 +28,7 @@
  *   --sequential                 run all of one server's workloads, stop it, then the other's (default:
  *                                both up, each workload on one then the other, order swapped each time)
  *   --no-shared-prefix --no-llama-bench --skip-warmup
+ *   --no-prefix-off              skip the shared-prefix run with edgellm's prefix reuse off
  *   --prefix-off-set key=value   edgellm config of the "prefix reuse off" run, a separate edgellm server
  *                                (repeatable; default model.prefixReuse=false)
  *   --edgellm-set key=value      extra edgellm config (repeatable)
@@ -75,6 +76,7 @@ const { values: opt } = parseArgs({
     "prefix-max-tokens": { type: "string", default: "32" },
     "no-shared-prefix": { type: "boolean", default: false },
     "no-llama-bench": { type: "boolean", default: false },
+    "no-prefix-off": { type: "boolean", default: false },
     "bench-pp": { type: "string", default: "512" },
     "bench-tg": { type: "string", default: "128" },
     "bench-reps": { type: "string", default: "3" },
@@ -110,6 +112,7 @@ const cfg = {
   prefixMaxTokens: int("prefix-max-tokens"),
   sharedPrefix: !opt["no-shared-prefix"],
   llamaBench: !opt["no-llama-bench"],
+  prefixOff: !opt["no-prefix-off"],
   warmup: !opt["skip-warmup"],
 };
 const outDir = outputDir("bench", opt.out);
@@ -271,7 +274,7 @@ async function benchSequential(model: string): Promise<ServerResult[]> {
     });
     result.peakRssBytes = server.rss.peakBytes;
     result.hwmSumBytes = server.rss.hwmSumBytes;
-    if (name === "edgellm" && cfg.sharedPrefix) await runPrefixOffServer(model, result);
+    if (name === "edgellm" && cfg.sharedPrefix && cfg.prefixOff) await runPrefixOffServer(model, result);
     results.push(result);
   }
   return results;
@@ -310,7 +313,7 @@ async function benchInterleaved(model: string): Promise<ServerResult[]> {
     }
   }
   const e = up.find((u) => u.name === "edgellm");
-  if (e && cfg.sharedPrefix) await runPrefixOffServer(model, e.result);
+  if (e && cfg.sharedPrefix && cfg.prefixOff) await runPrefixOffServer(model, e.result);
   return up.map((u) => u.result);
 }
 
@@ -407,6 +410,33 @@ function report(results: ServerResult[], bench: ReturnType<typeof runLlamaBench>
   out.push(table(header, rows, 2));
   out.push(...notes);
   out.push("");
+  const repeated = [...new Set(cfg.levels)].filter((c) => cfg.levels.filter((x) => x === c).length > 1);
+  if (repeated.length > 0 && e && l) {
+    // One run is not enough on a shared machine: a level listed more than once gets the median
+    // of its runs' ratios and their range.
+    const spread = (c: number, pick: (s: Summary) => number) => {
+      const ratios = cfg.levels.flatMap((x, i) => {
+        const a = e.levels[i]?.summary;
+        const b = l.levels[i]?.summary;
+        return x === c && a && b ? [pick(a) / pick(b)] : [];
+      });
+      return `${fmt(percentile(ratios, 50), 2)}x (${fmt(Math.min(...ratios), 2)}-${fmt(Math.max(...ratios), 2)})`;
+    };
+    out.push("Repeated levels: median edgellm / llama-server ratio of the runs (range)");
+    out.push(
+      table(
+        ["C", "runs", "output tok/s", "TTFT p50", "ITL p99"],
+        repeated.map((c) => [
+          String(c),
+          String(cfg.levels.filter((x) => x === c).length),
+          spread(c, (s) => s.outTokS),
+          spread(c, (s) => s.ttftP50),
+          spread(c, (s) => s.itlP99),
+        ]),
+      ),
+    );
+    out.push("");
+  }
 
   if (cfg.sharedPrefix) {
     const prow = (label: string, s: Summary | undefined) =>
