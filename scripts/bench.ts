@@ -224,7 +224,7 @@ async function warmup(baseURL: string): Promise<void> {
 }
 
 function describe(s: Summary): string {
-  return `${fmt(s.outTokS)} tok/s, TTFT p50 ${fmt(s.ttftP50, 0)} ms, ITL p50 ${fmt(s.itlP50, 0)} ms, ${s.failed} failed, ${s.earlyStop} early stop`;
+  return `${fmt(s.outTokS)} tok/s, TTFT p50 ${fmt(s.ttftP50, 0)} ms, ITL p50 ${fmt(s.itlP50, 0)} ms, ${s.failed} failed${s.errors.length ? ` (${s.errors.join("; ")})` : ""}, ${s.earlyStop} early stop`;
 }
 
 function specFor(name: ServerName, model: string, port: number): ServerSpec {
@@ -403,7 +403,10 @@ function report(results: ServerResult[], bench: ReturnType<typeof runLlamaBench>
     metric("ITL p99 ms", (s) => s.itlP99, 1, "lower");
     metric("decode tok/s per request", (s) => s.decodeTokS, 1, "higher");
     const note = (n: string, s: Summary | undefined) =>
-      s ? `${n}: ${s.requests} req, ${s.outputTokens} out tok, ${s.failed} failed, ${s.earlyStop} stopped before max_tokens, wall ${fmt(s.wallS, 1)} s` : "";
+      s
+        ? `${n}: ${s.requests} req, ${s.outputTokens} out tok, ${s.failed} failed${s.errors.length ? ` (${s.errors.join("; ")})` : ""}, ` +
+          `${s.earlyStop} stopped before max_tokens, wall ${fmt(s.wallS, 1)} s`
+        : "";
     notes.push(`C=${c}: ${[note("edgellm", es), note("llama-server", ls)].filter(Boolean).join("; ")}`);
   }
   out.push("Concurrency runs");

@@ -40,6 +40,8 @@ export interface LoadResult {
 export interface Summary {
   requests: number;
   failed: number;
+  /** The failed requests' distinct errors. */
+  errors: string[];
   /** Requests that stopped before max_tokens (end of generation or a stop string). */
   earlyStop: number;
   outputTokens: number;
@@ -168,6 +170,7 @@ export function summarize(load: LoadResult): Summary {
   return {
     requests: load.results.length,
     failed: load.results.length - ok.length,
+    errors: [...new Set(load.results.flatMap((r) => (r.ok ? [] : [r.error ?? "unknown error"])))],
     earlyStop: ok.filter((r) => r.completionTokens < r.maxTokens).length,
     outputTokens,
     promptTokens: ok.reduce((a, r) => a + r.promptTokens, 0),
