@@ -76,6 +76,12 @@ export const ConfigSchema = Type.Object(
         batchSize: Type.Integer({ minimum: 16 }),
         /** Prompt tokens a round evaluates while streams decode (all prompts together, oldest first), so a long prompt does not stall them. */
         prefillChunk: Type.Integer({ minimum: 16 }),
+        /**
+         * "first-come": prompts share prefillChunk tokens a round while streams decode and finish one
+         * per round (fast first tokens); "together": llama-server's scheduling, every waiting prompt
+         * in the next round (up to 2,048 tokens), all finishing in it (streams in step).
+         */
+        prefillScheduling: Type.Union([Type.Literal("first-come"), Type.Literal("together")]),
         kvCacheType: Type.Union([Type.Literal("f16"), Type.Literal("q8_0")]),
         /**
          * "unified": one KV cell pool shared by all sequences (needs the addon built by

@@ -25,7 +25,7 @@ import type {
 } from "./types.js";
 import { EngineError, toEngineErrorInfo, type EngineErrorInfo, type PromptParam } from "./errors.js";
 import { ChatTemplateError, renderChatTemplate, templateFacts, type TemplateFacts } from "../chat/template.js";
-import { Scheduler } from "./scheduler.js";
+import { Scheduler, type SchedulerOptions } from "./scheduler.js";
 import { LlamaSlot } from "./llama-slot.js";
 import { RoundDecoder } from "./round-decoder.js";
 import { buildEvaluateOptions, resolveSampling } from "./sampling.js";
@@ -149,7 +149,7 @@ export class Engine {
     const scheduler = new Scheduler(slots, {
       kv,
       prefixReuse: options.model.prefixReuse,
-      prefillBudget: { decoding: Math.min(options.model.prefillChunk, options.model.batchSize), idle: options.model.batchSize },
+      ...prefillPolicy(options.model),
       onRound: (plan) => {
         // Bounded: a worker nobody scrapes must not grow without limit.
         if (rounds.length < 100_000) rounds.push(plan.tokens);
@@ -447,4 +447,20 @@ async function createSequences(model: LlamaModel, options: EngineOptions, unifie
   const kv = new KvPagePool(kvPageTokens, totalPages, unified);
   const slots = Array.from({ length: sequences }, (_, i) => new LlamaSlot(i, context.getSequence({ contextShift: { size: 0 } }), model));
   return { context, slots, kv, requestContext, poolCells };
+}
+
+/** llama-server's default -b: the most prompt tokens one of its rounds takes. */
+const LLAMA_SERVER_ROUND_TOKENS = 2048;
+
+/**
+ * "first-come": prefillChunk tokens a round while streams decode (batchSize while none does), one
+ * prompt finished per round. "together": llama-server's scheduling, every waiting prompt in the
+ * next round up to its 2,048 tokens (the round is decoded in batchSize batches), all finishing in it.
+ */
+function prefillPolicy(model: EngineOptions["model"]): Pick<SchedulerOptions, "prefillBudget" | "finishTogether"> {
+  if (model.prefillScheduling === "together") {
+    const tokens = Math.max(LLAMA_SERVER_ROUND_TOKENS, model.batchSize);
+    return { prefillBudget: { decoding: tokens, idle: tokens }, finishTogether: true };
+  }
+  return { prefillBudget: { decoding: Math.min(model.prefillChunk, model.batchSize), idle: model.batchSize } };
 }

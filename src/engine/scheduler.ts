@@ -105,6 +105,13 @@ export interface SchedulerOptions {
    * bigger batches prefill faster). Decode steps are not counted: a stream never waits for a prompt.
    */
   prefillBudget: { decoding: number; idle: number };
+  /**
+   * Every prompt the round's budget covers finishes in it (llama-server's scheduling): a burst's
+   * streams start in the same round and, asking for equal lengths, end in the same round, so a
+   * stream is not held back by the next burst's prompts. Off (the default): at most one prompt
+   * finishes per round, so a burst's first requests start first.
+   */
+  finishTogether?: boolean;
   /** Reuse cached prefixes (in place, copied or shared); off only to measure what it gains. */
   prefixReuse: boolean;
   /** Sees each round's plan once its steps are issued (`plan.tokens`: the batched decode's tokens). */
@@ -158,6 +165,7 @@ export class Scheduler {
   private readonly kv: KvPagePool;
   private readonly prefixReuse: boolean;
   private readonly prefillBudget: { decoding: number; idle: number };
+  private readonly finishTogether: boolean;
   private readonly onRound: (plan: RoundPlan) => void;
   private readonly onGroup: (adapterKey: string) => Promise<void> | void;
   /** The adapter set each slot's cache was computed with. */
@@ -178,6 +186,7 @@ export class Scheduler {
     const { decoding, idle } = options.prefillBudget;
     if (!(decoding >= 1 && idle >= 1)) throw new Error(`prefill budgets must be at least 1, not ${decoding} and ${idle}`);
     this.prefillBudget = options.prefillBudget;
+    this.finishTogether = options.finishTogether ?? false;
     this.onRound = options.onRound ?? (() => {});
     this.onGroup = options.onGroup ?? (() => {});
     for (const slot of this.slots) this.kv.commit(slot.id, slot.cachedTokens());
@@ -427,7 +436,8 @@ export class Scheduler {
    * share the round's prefill budget in arrival order, and at most one prompt is finished per
    * round (the ones after it evaluate all but their last token): a burst's prompts finish one
    * round apart, first come first, instead of all together after the last (the mean time to
-   * first token of N prompts nearly halves), and their streams end apart too. A request left
+   * first token of N prompts nearly halves), and their streams end apart too (`finishTogether`
+   * lifts the rule). A request left
    * without budget waits for the next round. Unified pool: each step gets the pages of its
    * tokens, oldest first; when the pool says "preempt", idle cached pages are evicted, then the
    * youngest request is preempted, until the step fits or one request is left.
@@ -447,7 +457,7 @@ export class Scheduler {
       if (request.status !== "decode") {
         tokens = Math.min(most, budget, finishing ? most - 1 : most);
         budget -= tokens;
-        if (tokens === most) finishing = true;
+        if (tokens === most && !this.finishTogether) finishing = true;
       }
       if (tokens > 0) wanted.push({ slotId, tokens });
     }

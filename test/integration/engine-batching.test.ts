@@ -72,3 +72,37 @@ describe("continuous batching on the real engine", () => {
     expect(second.usage!.prompt_tokens_details!.cached_tokens).toBe(second.usage!.prompt_tokens - 1);
   });
 });
+
+describe("prefillScheduling: together on the real engine", () => {
+  let server: TestServer;
+  let client: OpenAI;
+  beforeAll(async () => {
+    server = await startTestServer(await scriptedModel([SCRIPT]), {
+      "model.sequences": 3,
+      "model.prefillScheduling": "together",
+      "model.batchSize": 64,
+      "model.contextSize": 2048,
+    });
+    client = new OpenAI({ baseURL: server.baseURL, apiKey: "unused", maxRetries: 0 });
+  });
+  afterAll(() => server?.stop());
+
+  it("evaluates a long prompt in one round of several llama batches, beside a decoding stream, with the same answer", async () => {
+    const ask = (content: string) => client.chat.completions.create({ model: server.modelId, messages: [{ role: "user", content }] });
+    const m = `model="${server.modelId}"`;
+    const long = "Background: " + Array.from({ length: 150 }, (_, i) => `fact ${i} is noted.`).join(" ");
+    const before = await scrape(server.url);
+    const [a, b] = await Promise.all([ask("short one"), ask(long)]);
+    const after = await scrape(server.url);
+    expect(a.choices[0]!.message.content).toBe(SCRIPT);
+    expect(b.choices[0]!.message.content).toBe(SCRIPT);
+    expect(b.usage!.prompt_tokens).toBeGreaterThan(500);
+    // Up to 2,048 prompt tokens a round whether or not a stream decodes: the long prompt took one
+    // round (decoded in 64-token batches), where first-come takes one per 32-64 tokens (above).
+    const rounds = delta(before, after, `edgellm_decode_batch_tokens_count{${m}}`);
+    const bigRounds = rounds - delta(before, after, `edgellm_decode_batch_tokens_bucket{le="512",${m}}`);
+    expect(bigRounds).toBe(1);
+    const tokens = a.usage!.completion_tokens + b.usage!.completion_tokens;
+    expect(rounds).toBeLessThanOrEqual(tokens + 2);
+  });
+});

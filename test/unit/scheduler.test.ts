@@ -152,7 +152,12 @@ function choices(prompt: number[], n: number, maxTokens = 100): FakeRequest[] {
   return out;
 }
 
-function setup(nSlots: number, chunk: number | { decoding: number; idle: number } = 1000, kv?: { pageTokens?: number; pages?: number; unified?: boolean; prefixReuse?: boolean }) {
+function setup(
+  nSlots: number,
+  chunk: number | { decoding: number; idle: number } = 1000,
+  kv?: { pageTokens?: number; pages?: number; unified?: boolean; prefixReuse?: boolean },
+  finishTogether?: boolean,
+) {
   const engine = new FakeEngine();
   const outputs = new Map<Request, number[]>();
   const slots = Array.from({ length: nSlots }, (_, i) => new FakeSlot(i, engine, outputs));
@@ -165,6 +170,7 @@ function setup(nSlots: number, chunk: number | { decoding: number; idle: number 
     kv: pool,
     prefixReuse: kv?.prefixReuse ?? true,
     prefillBudget: typeof chunk === "number" ? { decoding: chunk, idle: chunk } : chunk,
+    finishTogether,
     onRound: (plan) => {
       plans.push(plan);
       rounds.push([plan.tokens, plan.steps.length]);
@@ -325,6 +331,18 @@ describe("Scheduler", () => {
       [{ slotId: 1, tokens: 1 }, { slotId: 2, tokens: 1 }],
     ]);
     expect(burst.map((t) => t.out)).toEqual([[0], [1], [2]]);
+  });
+
+  it("finishTogether: a burst's prompts finish in one round and their streams stay in step", async () => {
+    const { outputs, scheduler, plans } = setup(3, 100, undefined, true);
+    const burst = [task([1, 1, 1, 1, 1, 1, 1, 1]), task([2, 2, 2, 2, 2, 2, 2, 2]), task([3, 3, 3, 3, 3, 3, 3, 3])];
+    burst.forEach((t, i) => outputs.set(t, [i, i]));
+    burst.forEach((t) => scheduler.submit(t));
+    await Promise.all(burst.map((t) => t.done));
+    const all = (tokens: number) => [0, 1, 2].map((slotId) => ({ slotId, tokens }));
+    // Every prompt in the first round, then every stream steps in each round until all end together.
+    expect(plans.map((p) => p.steps)).toEqual([all(8), all(1), all(1)]);
+    expect(burst.map((t) => t.out)).toEqual([[0, 0], [1, 1], [2, 2]]);
   });
 
   it("takes the idle budget while no stream decodes and the decoding budget while one does", async () => {
