@@ -437,10 +437,10 @@ export class Scheduler {
    * round (the ones after it evaluate all but their last token): a burst's prompts finish one
    * round apart, first come first, instead of all together after the last (the mean time to
    * first token of N prompts nearly halves), and their streams end apart too (`finishTogether`
-   * lifts the rule). A request left
-   * without budget waits for the next round. Unified pool: each step gets the pages of its
-   * tokens, oldest first; when the pool says "preempt", idle cached pages are evicted, then the
-   * youngest request is preempted, until the step fits or one request is left.
+   * lifts the rule). A request left without budget waits for the next round. Unified pool: each
+   * step gets the pages of its tokens, oldest first; when the pool says "preempt", idle cached
+   * pages are evicted, then the youngest request is preempted, until the step fits or one
+   * request is left.
    */
   private planRound(): RoundPlan {
     const plan: RoundPlan = { evictions: new Map(), preempted: [], group: undefined, steps: [], tokens: 0 };
