@@ -10,6 +10,8 @@ import { startTestServer, type TestServer } from "../helpers/server.js";
 import { scrape, delta } from "../helpers/prometheus.js";
 
 const SCRIPT = "Batching works when every sequence advances in the same round.";
+/** Over 500 prompt tokens. */
+const LONG = "Background: " + Array.from({ length: 150 }, (_, i) => `fact ${i} is noted.`).join(" ");
 
 describe("continuous batching on the real engine", () => {
   let server: TestServer;
@@ -49,9 +51,8 @@ describe("continuous batching on the real engine", () => {
   });
 
   it("prefills a long prompt in chunks while another stream decodes, with the same answer", async () => {
-    const long = "Background: " + Array.from({ length: 150 }, (_, i) => `fact ${i} is noted.`).join(" ");
     const before = await scrape(server.url);
-    const [a, b] = await Promise.all([ask("short one"), ask(long)]);
+    const [a, b] = await Promise.all([ask("short one"), ask(LONG)]);
     const after = await scrape(server.url);
     expect(a.choices[0]!.message.content).toBe(SCRIPT);
     expect(b.choices[0]!.message.content).toBe(SCRIPT);
@@ -90,9 +91,8 @@ describe("prefillScheduling: together on the real engine", () => {
   it("evaluates a long prompt in one round of several llama batches, beside a decoding stream, with the same answer", async () => {
     const ask = (content: string) => client.chat.completions.create({ model: server.modelId, messages: [{ role: "user", content }] });
     const m = `model="${server.modelId}"`;
-    const long = "Background: " + Array.from({ length: 150 }, (_, i) => `fact ${i} is noted.`).join(" ");
     const before = await scrape(server.url);
-    const [a, b] = await Promise.all([ask("short one"), ask(long)]);
+    const [a, b] = await Promise.all([ask("short one"), ask(LONG)]);
     const after = await scrape(server.url);
     expect(a.choices[0]!.message.content).toBe(SCRIPT);
     expect(b.choices[0]!.message.content).toBe(SCRIPT);
