@@ -223,8 +223,11 @@ async function warmup(baseURL: string): Promise<void> {
   if (!r.ok) throw new Error(`warm-up request failed: ${r.error}`);
 }
 
+/** "N failed", with the failures' errors. */
+const failures = (s: Summary) => `${s.failed} failed${s.errors.length ? ` (${s.errors.join("; ")})` : ""}`;
+
 function describe(s: Summary): string {
-  return `${fmt(s.outTokS)} tok/s, TTFT p50 ${fmt(s.ttftP50, 0)} ms, ITL p50 ${fmt(s.itlP50, 0)} ms, ${s.failed} failed${s.errors.length ? ` (${s.errors.join("; ")})` : ""}, ${s.earlyStop} early stop`;
+  return `${fmt(s.outTokS)} tok/s, TTFT p50 ${fmt(s.ttftP50, 0)} ms, ITL p50 ${fmt(s.itlP50, 0)} ms, ${failures(s)}, ${s.earlyStop} early stop`;
 }
 
 function specFor(name: ServerName, model: string, port: number): ServerSpec {
@@ -404,7 +407,7 @@ function report(results: ServerResult[], bench: ReturnType<typeof runLlamaBench>
     metric("decode tok/s per request", (s) => s.decodeTokS, 1, "higher");
     const note = (n: string, s: Summary | undefined) =>
       s
-        ? `${n}: ${s.requests} req, ${s.outputTokens} out tok, ${s.failed} failed${s.errors.length ? ` (${s.errors.join("; ")})` : ""}, ` +
+        ? `${n}: ${s.requests} req, ${s.outputTokens} out tok, ${failures(s)}, ` +
           `${s.earlyStop} stopped before max_tokens, wall ${fmt(s.wallS, 1)} s`
         : "";
     notes.push(`C=${c}: ${[note("edgellm", es), note("llama-server", ls)].filter(Boolean).join("; ")}`);
