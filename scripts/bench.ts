@@ -223,8 +223,10 @@ async function warmup(baseURL: string): Promise<void> {
   if (!r.ok) throw new Error(`warm-up request failed: ${r.error}`);
 }
 
-/** "N failed", with the failures' errors. */
-const failures = (s: Summary) => `${s.failed} failed${s.errors.length ? ` (${s.errors.join("; ")})` : ""}`;
+/** "N failed", with the failures' errors, and the requests sent a second time. */
+const failures = (s: Summary) =>
+  `${s.failed} failed${s.errors.length ? ` (${s.errors.join("; ")})` : ""}` +
+  (s.retried ? `, ${s.retried} retried after no response (${s.retryErrors.join("; ")})` : "");
 
 function describe(s: Summary): string {
   return `${fmt(s.outTokS)} tok/s, TTFT p50 ${fmt(s.ttftP50, 0)} ms, ITL p50 ${fmt(s.itlP50, 0)} ms, ${failures(s)}, ${s.earlyStop} early stop`;

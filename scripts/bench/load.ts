@@ -19,6 +19,8 @@ export interface RequestSpec {
 export interface RequestResult {
   ok: boolean;
   error?: string;
+  /** Why the first try failed, when the request was sent a second time. */
+  retried?: string;
   /** Client-side: request sent to first content chunk. */
   ttftMs: number;
   e2eMs: number;
@@ -42,6 +44,9 @@ export interface Summary {
   failed: number;
   /** The failed requests' distinct errors. */
   errors: string[];
+  /** Requests sent twice because the first try got no response, and why. */
+  retried: number;
+  retryErrors: string[];
   /** Requests that stopped before max_tokens (end of generation or a stop string). */
   earlyStop: number;
   outputTokens: number;
@@ -100,12 +105,23 @@ export async function streamChat(opts: LoadOptions, spec: RequestSpec): Promise<
   const t0 = performance.now();
   let last = 0;
   try {
-    const res = await fetch(`${opts.baseURL}/v1/chat/completions`, {
-      method: "POST",
-      headers: { "content-type": "application/json", accept: "text/event-stream" },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(opts.timeoutMs ?? 600_000),
-    });
+    const post = () =>
+      fetch(`${opts.baseURL}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "text/event-stream" },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 600_000),
+      });
+    let res: Response;
+    try {
+      res = await post();
+    } catch (err) {
+      // A connection that fails before any response (a kept-alive socket the server had
+      // closed) is tried once more, as the openai SDK does; the time counts from the first try.
+      if ((err as Error).name === "TimeoutError") throw err;
+      result.retried = `${(err as Error).message}: ${String((err as Error).cause ?? "")}`;
+      res = await post();
+    }
     if (!res.ok || !res.body) {
       result.error = `HTTP ${res.status}: ${(await res.text()).slice(0, 300)}`;
       return result;
@@ -137,7 +153,8 @@ export async function streamChat(opts: LoadOptions, spec: RequestSpec): Promise<
     result.ok = done || result.finishReason !== null;
     if (!result.ok) result.error = "stream ended without [DONE]";
   } catch (err) {
-    result.error = (err as Error).message;
+    const cause = (err as Error).cause;
+    result.error = `${(err as Error).message}${cause ? `: ${String(cause)}` : ""}`;
   }
   return result;
 }
@@ -171,6 +188,8 @@ export function summarize(load: LoadResult): Summary {
     requests: load.results.length,
     failed: load.results.length - ok.length,
     errors: [...new Set(load.results.flatMap((r) => (r.ok ? [] : [r.error ?? "unknown error"])))],
+    retried: load.results.filter((r) => r.retried !== undefined).length,
+    retryErrors: [...new Set(load.results.flatMap((r) => (r.retried === undefined ? [] : [r.retried])))],
     earlyStop: ok.filter((r) => r.completionTokens < r.maxTokens).length,
     outputTokens,
     promptTokens: ok.reduce((a, r) => a + r.promptTokens, 0),
