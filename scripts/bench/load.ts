@@ -73,6 +73,12 @@ export interface LoadOptions {
   timeoutMs?: number;
 }
 
+/** fetch's "fetch failed" with what failed underneath (e.g. "SocketError: other side closed"). */
+function errorText(err: unknown): string {
+  const cause = (err as Error).cause;
+  return `${(err as Error).message}${cause ? `: ${String(cause)}` : ""}`;
+}
+
 export async function streamChat(opts: LoadOptions, spec: RequestSpec): Promise<RequestResult> {
   const body = {
     model: opts.model,
@@ -119,7 +125,7 @@ export async function streamChat(opts: LoadOptions, spec: RequestSpec): Promise<
       // A connection that fails before any response (a kept-alive socket the server had
       // closed) is tried once more, as the openai SDK does; the time counts from the first try.
       if ((err as Error).name === "TimeoutError") throw err;
-      result.retried = `${(err as Error).message}: ${String((err as Error).cause ?? "")}`;
+      result.retried = errorText(err);
       res = await post();
     }
     if (!res.ok || !res.body) {
@@ -153,8 +159,7 @@ export async function streamChat(opts: LoadOptions, spec: RequestSpec): Promise<
     result.ok = done || result.finishReason !== null;
     if (!result.ok) result.error = "stream ended without [DONE]";
   } catch (err) {
-    const cause = (err as Error).cause;
-    result.error = `${(err as Error).message}${cause ? `: ${String(cause)}` : ""}`;
+    result.error = errorText(err);
   }
   return result;
 }
