@@ -13,6 +13,24 @@ const SCRIPT = "Batching works when every sequence advances in the same round.";
 /** Over 500 prompt tokens. */
 const LONG = "Background: " + Array.from({ length: 150 }, (_, i) => `fact ${i} is noted.`).join(" ");
 
+/**
+ * A short question and LONG at the same time: both answered with SCRIPT, LONG over 500 prompt
+ * tokens. Returns the answers, the decode rounds they took and how many of those rounds
+ * evaluated more than `bucket` tokens.
+ */
+async function shortBesideLong(server: TestServer, client: OpenAI, bucket: number) {
+  const ask = (content: string) => client.chat.completions.create({ model: server.modelId, messages: [{ role: "user", content }] });
+  const m = `model="${server.modelId}"`;
+  const before = await scrape(server.url);
+  const [a, b] = await Promise.all([ask("short one"), ask(LONG)]);
+  const after = await scrape(server.url);
+  expect(a.choices[0]!.message.content).toBe(SCRIPT);
+  expect(b.choices[0]!.message.content).toBe(SCRIPT);
+  expect(b.usage!.prompt_tokens).toBeGreaterThan(500);
+  const rounds = delta(before, after, `edgellm_decode_batch_tokens_count{${m}}`);
+  return { a, b, rounds, bigRounds: rounds - delta(before, after, `edgellm_decode_batch_tokens_bucket{le="${bucket}",${m}}`) };
+}
+
 describe("continuous batching on the real engine", () => {
   let server: TestServer;
   let client: OpenAI;
@@ -51,16 +69,9 @@ describe("continuous batching on the real engine", () => {
   });
 
   it("prefills a long prompt in chunks while another stream decodes, with the same answer", async () => {
-    const before = await scrape(server.url);
-    const [a, b] = await Promise.all([ask("short one"), ask(LONG)]);
-    const after = await scrape(server.url);
-    expect(a.choices[0]!.message.content).toBe(SCRIPT);
-    expect(b.choices[0]!.message.content).toBe(SCRIPT);
-    expect(b.usage!.prompt_tokens).toBeGreaterThan(500);
+    const { b, rounds, bigRounds } = await shortBesideLong(server, client, 64);
     // The prompts share one budget per round: 32 tokens while a stream decodes, the batch size
     // (64) while none does; so no round went over 64 tokens, and the long prompt took many rounds.
-    const rounds = delta(before, after, `edgellm_decode_batch_tokens_count{${m()}}`);
-    const bigRounds = rounds - delta(before, after, `edgellm_decode_batch_tokens_bucket{le="64",${m()}}`);
     expect(bigRounds).toBe(0);
     expect(rounds).toBeGreaterThanOrEqual(Math.ceil(b.usage!.prompt_tokens / 64));
   });
@@ -89,18 +100,9 @@ describe("prefillScheduling: together on the real engine", () => {
   afterAll(() => server?.stop());
 
   it("evaluates a long prompt in one round of several llama batches, beside a decoding stream, with the same answer", async () => {
-    const ask = (content: string) => client.chat.completions.create({ model: server.modelId, messages: [{ role: "user", content }] });
-    const m = `model="${server.modelId}"`;
-    const before = await scrape(server.url);
-    const [a, b] = await Promise.all([ask("short one"), ask(LONG)]);
-    const after = await scrape(server.url);
-    expect(a.choices[0]!.message.content).toBe(SCRIPT);
-    expect(b.choices[0]!.message.content).toBe(SCRIPT);
-    expect(b.usage!.prompt_tokens).toBeGreaterThan(500);
+    const { a, b, rounds, bigRounds } = await shortBesideLong(server, client, 512);
     // Up to 2,048 prompt tokens a round whether or not a stream decodes: the long prompt took one
     // round (decoded in 64-token batches), where first-come takes one per 32-64 tokens (above).
-    const rounds = delta(before, after, `edgellm_decode_batch_tokens_count{${m}}`);
-    const bigRounds = rounds - delta(before, after, `edgellm_decode_batch_tokens_bucket{le="512",${m}}`);
     expect(bigRounds).toBe(1);
     const tokens = a.usage!.completion_tokens + b.usage!.completion_tokens;
     expect(rounds).toBeLessThanOrEqual(tokens + 2);
