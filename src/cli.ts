@@ -1,7 +1,7 @@
 /** `npm start -- [flags]`: parses flags into config overrides and starts the server. */
 import { parseArgs } from "node:util";
 import { ConfigError, DEFAULT_CONFIG_FILE, isObject, readYaml } from "./config/files.js";
-import { preforkWorker, workerExecArgv } from "./router/worker-process.js";
+import { preforkWorker, workerLaunch, type WorkerLaunch } from "./router/worker-process.js";
 
 const FLAGS = {
   model: { type: "string", short: "m" },
@@ -67,12 +67,16 @@ function parse(argv: string[]) {
   return { help: values.help === true, file: values.config, set };
 }
 
-/** `model.workerHeapMB` of config/default.yaml; undefined when unreadable (the config loader then says why). */
-function shippedWorkerHeapMB(): number | undefined {
+/**
+ * The worker launch of config/default.yaml's `model.workerHeapMB` and `model.hugePages`; undefined
+ * when unreadable (the config loader then says why).
+ */
+function shippedWorkerLaunch(): WorkerLaunch | undefined {
   try {
     const defaults = readYaml(DEFAULT_CONFIG_FILE);
-    const heapMB = isObject(defaults.model) ? defaults.model.workerHeapMB : undefined;
-    return typeof heapMB === "number" ? heapMB : undefined;
+    const model = isObject(defaults.model) ? defaults.model : {};
+    const { workerHeapMB, hugePages } = model;
+    return typeof workerHeapMB === "number" && typeof hugePages === "boolean" ? workerLaunch(workerHeapMB, hugePages) : undefined;
   } catch {
     return undefined;
   }
@@ -89,10 +93,10 @@ if (parsed.help) {
   process.stdout.write(HELP);
 } else {
   // The model worker starts now, before this process loads its configuration and modules (about
-  // 0.2 s here), with the shipped default heap limit: a configuration that sets another one forks
-  // its worker after loading, as every start did before.
-  const heapMB = shippedWorkerHeapMB();
-  if (heapMB !== undefined) preforkWorker(workerExecArgv(heapMB));
+  // 0.2 s here), with the shipped default heap limit and huge pages: a configuration that sets
+  // others forks its worker after loading, as every start did before.
+  const launch = shippedWorkerLaunch();
+  if (launch) preforkWorker(launch);
   import("./main.js").then(({ main }) => main({ file: parsed.file, set: parsed.set })).catch((err) => {
     process.stderr.write(`edgellm: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);

@@ -12,9 +12,14 @@
  *                     computed, as on the first start with a file and settings (estimate-cache.ts)
  *   node dist/cli.js  the same server without npm in front, as docker/entrypoint.sh runs it in the
  *                     image (on dist/ as the `npm start` runs built it)
+ *   node dist/cli.js (no huge pages)
+ *                     the same with model.hugePages=false: the worker's buffers on 4 KiB pages
  *   tsx src/cli.ts    the same server run through tsx's TypeScript loader, as `npm start` did before
  *   llama-server      llama.cpp's server (`npm run build:llama-server`; skipped when not built) on the
  *                     same file and threads, with edgellm's default KV (4 slots, one 4096-cell pool)
+ *   llama-server (huge pages)
+ *                     the same with GLIBC_TUNABLES=glibc.malloc.hugetlb=1, which edgellm's worker
+ *                     gets by default: what llama-server gains from the same setting
  *
  * The default model is the Qwen3-0.6B-shape q4_0 file `npm start` synthesizes when given no
  * model (made once under models/). One untimed start of every variant comes first (it warms the
@@ -39,7 +44,15 @@ import { freePort } from "../lib/servers.js";
 import { fmt, percentile, table } from "../lib/stats.js";
 
 const ROOT = resolve(fileURLToPath(import.meta.url), "../../..");
-const VARIANTS = ["npm start", "npm start (no estimate cache)", "node dist/cli.js", "tsx src/cli.ts", "llama-server"] as const;
+const VARIANTS = [
+  "npm start",
+  "npm start (no estimate cache)",
+  "node dist/cli.js",
+  "node dist/cli.js (no huge pages)",
+  "tsx src/cli.ts",
+  "llama-server",
+  "llama-server (huge pages)",
+] as const;
 type Variant = (typeof VARIANTS)[number];
 
 const { values } = parseArgs({
@@ -58,7 +71,7 @@ const requested = values.variants.split(",").map((v) => v.trim());
 for (const v of requested) if (!(VARIANTS as readonly string[]).includes(v)) throw new Error(`unknown variant '${v}' (${VARIANTS.join(", ")})`);
 const llamaServer = join(values["llama-bin"], "llama-server");
 const variants = (requested as Variant[]).filter((v) => {
-  if (v !== "llama-server" || existsSync(llamaServer)) return true;
+  if (!isLlamaServer(v) || existsSync(llamaServer)) return true;
   console.log(`llama-server skipped: ${llamaServer} is not built (npm run build:llama-server)`);
   return false;
 });
@@ -71,7 +84,14 @@ function freshDataDir(): string {
   return dir;
 }
 
-function command(variant: Variant, port: number): [string, string[]] {
+function isLlamaServer(v: Variant): boolean {
+  return v.startsWith("llama-server");
+}
+
+/** glibc's huge-page tunable, as edgellm's worker gets it with model.hugePages (the default). */
+const HUGE_PAGES_ENV = { GLIBC_TUNABLES: "glibc.malloc.hugetlb=1" };
+
+function command(variant: Variant, port: number): [string, string[], NodeJS.ProcessEnv?] {
   const serverArgs = ["--model", model.path, "--port", String(port), "--host", "127.0.0.1", "--threads", String(threads)];
   switch (variant) {
     case "npm start":
@@ -80,14 +100,18 @@ function command(variant: Variant, port: number): [string, string[]] {
       return ["npm", ["start", "--silent", "--", ...serverArgs, "--set", `server.dataDir=${freshDataDir()}`]];
     case "node dist/cli.js":
       return [process.execPath, ["--enable-source-maps", "dist/cli.js", ...serverArgs]];
+    case "node dist/cli.js (no huge pages)":
+      return [process.execPath, ["--enable-source-maps", "dist/cli.js", ...serverArgs, "--set", "model.hugePages=false"]];
     case "tsx src/cli.ts":
       return [join(ROOT, "node_modules/.bin/tsx"), ["src/cli.ts", ...serverArgs]];
     case "llama-server":
+    case "llama-server (huge pages)":
       // edgellm's default KV: 4 sequences sharing one pool of 4096 cells. -t 0 is not "all cores"
       // for llama-server: leave it out for its default (all cores).
       return [
         llamaServer,
         ["-m", model.path, "--port", String(port), "--host", "127.0.0.1", "-np", "4", "-c", "4096", "--kv-unified", ...(threads > 0 ? ["-t", String(threads)] : [])],
+        variant === "llama-server" ? undefined : { ...process.env, ...HUGE_PAGES_ENV },
       ];
   }
 }
@@ -117,9 +141,9 @@ function steps(output: string): Record<string, number> | undefined {
 
 async function coldStart(variant: Variant): Promise<Run> {
   const port = await freePort();
-  const [cmd, args] = command(variant, port);
+  const [cmd, args, env] = command(variant, port);
   const started = performance.now();
-  const child = spawn(cmd, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawn(cmd, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let output = "";
   child.stdout!.on("data", (d: Buffer) => (output += d.toString()));
   child.stderr!.on("data", (d: Buffer) => (output += d.toString()));
@@ -137,7 +161,7 @@ async function coldStart(variant: Variant): Promise<Run> {
     }
     const ms = performance.now() - started;
     // The "model ready" line may trail the first 200 by a moment.
-    for (let i = 0; i < 50 && variant !== "llama-server" && !/"loadMs":\d+[^\n]*"model ready"/.test(output); i++) await sleep(20);
+    for (let i = 0; i < 50 && !isLlamaServer(variant) && !/"loadMs":\d+[^\n]*"model ready"/.test(output); i++) await sleep(20);
     const loadMs = /"loadMs":(\d+)[^\n]*"model ready"/.exec(output)?.[1];
     const path = steps(output);
     return { ms, ...(loadMs !== undefined && { loadMs: Number(loadMs) }), ...(path && { steps: path }) };
@@ -186,7 +210,7 @@ const rows = variants.map((v) => {
 console.log();
 console.log(table(["variant", "start → /health 200, median ms", "min–max ms", "loadMs median", "outside loadMs, median ms", "vs llama-server"], rows));
 
-const edgellm = variants.filter((v) => v !== "llama-server" && results.get(v)!.some((r) => r.steps));
+const edgellm = variants.filter((v) => !isLlamaServer(v) && results.get(v)!.some((r) => r.steps));
 if (edgellm.length > 0) {
   const names = [...new Set(edgellm.flatMap((v) => results.get(v)!.flatMap((r) => Object.keys(r.steps ?? {}))))];
   const stepRows = names.map((name) => [

@@ -105,6 +105,11 @@ export const ConfigSchema = Type.Object(
          * on a large host lets garbage pile up for gigabytes between collections.
          */
         workerHeapMB: Type.Integer({ minimum: 0 }),
+        /**
+         * Transparent huge pages for the worker's large native buffers (KV cache, repacked weights,
+         * compute): glibc's `glibc.malloc.hugetlb=1` in the worker's GLIBC_TUNABLES.
+         */
+        hugePages: Type.Boolean(),
         /** Refuse to load when weights + KV + compute buffers are estimated above this; 0 = the machine's available memory. */
         memoryBudgetMB: Type.Integer({ minimum: 0 }),
         /**

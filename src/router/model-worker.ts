@@ -12,7 +12,7 @@ import type { MainToWorker, WorkerToMain } from "../worker/protocol.js";
 import { EngineError, type EngineErrorInfo } from "../engine/errors.js";
 import { RequestHandle } from "./request-handle.js";
 import { AdapterSet, toAdapter, type Adapter, type AdapterSpec } from "./adapters.js";
-import { startWorker, workerExecArgv } from "./worker-process.js";
+import { startWorker, workerLaunch } from "./worker-process.js";
 
 /** "restarting": the worker died after it had served, and a replacement is on its way. */
 export type WorkerState = "loading" | "ready" | "restarting" | "failed" | "stopped";
@@ -67,7 +67,7 @@ export class ModelWorker extends EventEmitter {
   /** Starts the worker and resolves once the model is loaded (rejects with the worker's reason). */
   start(): Promise<ModelInfo> {
     if (this.state !== "restarting") this.state = "loading";
-    const { child, preforked } = startWorker(workerExecArgv(this.engine.model.workerHeapMB));
+    const { child, preforked } = startWorker(workerLaunch(this.engine.model.workerHeapMB, this.engine.model.hugePages));
     this.child = child;
     this.log.debug({ model: this.id, pid: child.pid, preforked }, "worker process started");
     // IPC to a child that just died fails asynchronously; without a listener that would crash the server.
