@@ -40,6 +40,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { resolveModel } from "../../src/models/resolve.js";
+import { workerEnv } from "../../src/router/worker-process.js";
 import { freePort } from "../lib/servers.js";
 import { fmt, percentile, table } from "../lib/stats.js";
 
@@ -88,9 +89,6 @@ function isLlamaServer(v: Variant): boolean {
   return v.startsWith("llama-server");
 }
 
-/** glibc's huge-page tunable, as edgellm's worker gets it with model.hugePages (the default). */
-const HUGE_PAGES_ENV = { GLIBC_TUNABLES: "glibc.malloc.hugetlb=1" };
-
 function command(variant: Variant, port: number): [string, string[], NodeJS.ProcessEnv?] {
   const serverArgs = ["--model", model.path, "--port", String(port), "--host", "127.0.0.1", "--threads", String(threads)];
   switch (variant) {
@@ -111,7 +109,8 @@ function command(variant: Variant, port: number): [string, string[], NodeJS.Proc
       return [
         llamaServer,
         ["-m", model.path, "--port", String(port), "--host", "127.0.0.1", "-np", "4", "-c", "4096", "--kv-unified", ...(threads > 0 ? ["-t", String(threads)] : [])],
-        variant === "llama-server" ? undefined : { ...process.env, ...HUGE_PAGES_ENV },
+        // "(huge pages)": the environment edgellm's worker gets with model.hugePages (the default).
+        variant === "llama-server" ? undefined : workerEnv(process.env, true),
       ];
   }
 }
