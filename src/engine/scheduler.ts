@@ -229,13 +229,15 @@ export class Scheduler {
 
   private async loop(): Promise<void> {
     while (this.queue.length > 0 || this.active.size > 0) {
-      await this.admit();
+      const blocked = await this.admit();
       if (this.active.size === 0) {
-        // Nothing runs, so nothing will free pages or finish a prefix: the head cannot wait.
-        const head = this.queue.shift();
-        if (head) {
-          head.sink.onError(new Error("the KV pool cannot hold this request even when empty"));
-          this.released(head);
+        // Nothing runs, so nothing will free pages or finish a prefix: a request that found no
+        // room cannot wait. Without one, the queue holds requests that came after admission
+        // looked (while a cancelled one was dropped): the next pass takes them.
+        if (blocked) {
+          this.queue.splice(this.queue.indexOf(blocked), 1);
+          blocked.sink.onError(new Error("the KV pool cannot hold this request even when empty"));
+          this.released(blocked);
         }
         continue;
       }
@@ -257,7 +259,8 @@ export class Scheduler {
     return this.slots.filter((s) => !this.active.has(s.id));
   }
 
-  private async admit(): Promise<void> {
+  /** Starts the queued requests that can start; returns the one that found no room, which stops it. */
+  private async admit(): Promise<Request | undefined> {
     for (let i = 0; i < this.queue.length; ) {
       const request = this.queue[i]!;
       if (request.cancelled) {
@@ -266,7 +269,7 @@ export class Scheduler {
         continue;
       }
       const free = this.freeSlots();
-      if (free.length === 0) return;
+      if (free.length === 0) return undefined;
       if (this.waitsForParent(request)) {
         i++;
         continue;
@@ -277,10 +280,11 @@ export class Scheduler {
         continue;
       }
       // First come, first served for pages: later requests do not overtake one that waits for room.
-      if (!(await this.makeRoom(request, plan))) return;
+      if (!(await this.makeRoom(request, plan))) return request;
       this.queue.splice(i, 1);
       await this.start(request, plan);
     }
+    return undefined;
   }
 
   /** The request is done with: off the books, then its sink hears of it. */

@@ -253,6 +253,38 @@ describe("Scheduler", () => {
     expect(queued.released).toBe(true);
   });
 
+  it("serves a request that arrives while admission drops a cancelled one, with nothing running", async () => {
+    const { outputs, scheduler } = setup(2, 1000, { pages: 64, unified: true });
+    const gone = task([1, 2, 3]);
+    const next = task([4, 5, 6], 3);
+    outputs.set(next, [7, 8, 9]);
+    gone.cancelled = true;
+    // The engine submits from a promise callback: here, between admission's pass (which dropped
+    // `gone` and found the queue empty) and the loop's look at what runs.
+    const onReleased = gone.onReleased;
+    gone.onReleased = () => {
+      onReleased();
+      queueMicrotask(() => scheduler.submit(next));
+    };
+    scheduler.submit(gone);
+    await next.done;
+    expect(next.error).toBeNull();
+    expect(next.out).toEqual([7, 8, 9]);
+  });
+
+  it("fails a request the empty pool cannot hold, and serves the next", async () => {
+    const { outputs, scheduler } = setup(2, 1000, { pageTokens: 4, pages: 4, unified: true });
+    const huge = task(Array.from({ length: 40 }, (_, i) => i + 1));
+    const small = task([1, 2], 2);
+    outputs.set(small, [5, 6]);
+    scheduler.submit(huge);
+    scheduler.submit(small);
+    await Promise.all([huge.done, small.done]);
+    expect(String(huge.error)).toContain("the KV pool cannot hold this request even when empty");
+    expect(small.error).toBeNull();
+    expect(small.out).toEqual([5, 6]);
+  });
+
   it("picks the free slot with the longest cached prefix", async () => {
     const { outputs, slots, scheduler } = setup(3);
     slots[0]!.cache = [9, 9, 9];
