@@ -113,8 +113,9 @@ case "$LLAMA_CPU" in
   *) echo "build-llama-server: LLAMA_CPU must be all-variants, host or native" >&2; exit 2 ;;
 esac
 
-# Everything that decides the binaries: a change of any of it rebuilds.
-WANT="$(printf '%s\n' "tag=$TAG" "commit=$HEAD_COMMIT" "cpu=$LLAMA_CPU" "amx-barrier=1" "pr-22566=1" "${CMAKE_ARGS[@]}")"
+# Everything that decides the binaries: a change of any of it (a source patch included) rebuilds.
+PATCHES_SUM="$(cat "$NLC_LLAMA"/patches/*.diff 2>/dev/null | sha256sum | cut -c1-16)"
+WANT="$(printf '%s\n' "tag=$TAG" "commit=$HEAD_COMMIT" "cpu=$LLAMA_CPU" "amx-barrier=1" "patches=$PATCHES_SUM" "${CMAKE_ARGS[@]}")"
 STAMP="$BUILD/.edgellm-build-stamp"
 if [[ "${FORCE:-0}" != 1 && -x "$BUILD/bin/llama-server" && -x "$BUILD/bin/llama-bench" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
   echo "build-llama-server: up to date ($TAG, $LLAMA_CPU): $BUILD/bin"
