@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds llama.cpp's `llama-server` and `llama-bench` (CPU only) from the llama.cpp release that
 # node-llama-cpp bundles (node_modules/node-llama-cpp/llama/gitRelease.bundle), so `npm run bench`
-# compares edgellm with llama-server on the very same llama.cpp. Offline; output under
+# compares edgellm with llama-server on the very same llama.cpp (with node-llama-cpp's fixes, without
+# edgellm's performance patches: see FIX_PATCHES below). Offline; output under
 # vendor-build/ (gitignored: never commit llama.cpp source or binaries built from it).
 #
 # CPU variants: like the prebuilt node-llama-cpp addon (its CI build): GGML_NATIVE=OFF,
@@ -113,8 +114,17 @@ case "$LLAMA_CPU" in
   *) echo "build-llama-server: LLAMA_CPU must be all-variants, host or native" >&2; exit 2 ;;
 esac
 
+# node-llama-cpp's source patches (llama/patches/*.diff) that llama-server gets: all but edgellm's
+# performance patches, which stay out so that llama-server is the reference as llama.cpp ships it,
+# with only the fixes (a crash and wrong rows on AMX CPUs, node-llama-cpp's own PR-22566).
+PERF_PATCHES=" edgellm-lazy-kv-clear.diff "
+FIX_PATCHES=()
+for diff in "$NLC_LLAMA"/patches/*.diff; do
+  [[ -e "$diff" && "$PERF_PATCHES" != *" $(basename "$diff") "* ]] && FIX_PATCHES+=("$diff")
+done
+
 # Everything that decides the binaries: a change of any of it (a source patch included) rebuilds.
-PATCHES_SUM="$(cat "$NLC_LLAMA"/patches/*.diff 2>/dev/null | sha256sum | cut -c1-16)"
+PATCHES_SUM="$(cat "${FIX_PATCHES[@]}" /dev/null | sha256sum | cut -c1-16)"
 WANT="$(printf '%s\n' "tag=$TAG" "commit=$HEAD_COMMIT" "cpu=$LLAMA_CPU" "amx-barrier=1" "patches=$PATCHES_SUM" "${CMAKE_ARGS[@]}")"
 STAMP="$BUILD/.edgellm-build-stamp"
 if [[ "${FORCE:-0}" != 1 && -x "$BUILD/bin/llama-server" && -x "$BUILD/bin/llama-bench" && -f "$STAMP" && "$(cat "$STAMP")" == "$WANT" ]]; then
@@ -131,9 +141,15 @@ if [[ ! -d "$SRC/.git" || "$(git -C "$SRC" rev-parse HEAD 2>/dev/null)" != "$HEA
   git -C "$SRC" -c advice.detachedHead=false checkout --quiet "$HEAD_COMMIT"
 fi
 
-# The same source patches node-llama-cpp applies to its own clone (llama/patches/*.diff).
+# A performance patch an earlier build applied comes out again.
 for diff in "$NLC_LLAMA"/patches/*.diff; do
-  [[ -e "$diff" ]] || continue
+  [[ -e "$diff" && "$PERF_PATCHES" == *" $(basename "$diff") "* ]] || continue
+  if git -C "$SRC" apply --check --reverse --ignore-whitespace "$diff" 2>/dev/null; then
+    git -C "$SRC" apply --reverse --ignore-whitespace "$diff"
+    echo "build-llama-server: removed $(basename "$diff")"
+  fi
+done
+for diff in "${FIX_PATCHES[@]}"; do
   if git -C "$SRC" apply --check --ignore-whitespace "$diff" 2>/dev/null; then
     git -C "$SRC" apply --ignore-whitespace "$diff"
     echo "build-llama-server: applied $(basename "$diff")"
