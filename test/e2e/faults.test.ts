@@ -1,7 +1,7 @@
 /**
  * Faults against the real server and worker: a worker killed mid-stream, restart with
- * backoff, and model files that cannot be served (missing, not GGUF, truncated, too big for
- * the memory budget) failing with one line and a non-zero exit.
+ * backoff, and model files that cannot be served (missing, not GGUF, truncated, a broken
+ * vocabulary, too big for the memory budget) failing with one line and a non-zero exit.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
@@ -17,6 +17,8 @@ import { spawnCli } from "../helpers/cli.js";
 import { ModelWorker } from "../../src/router/model-worker.js";
 import { loadConfig } from "../../src/config/load.js";
 import { unifiedKvExpected } from "../../src/engine/backend.js";
+import { gguf, writeGguf, type GgufArray } from "../../src/models/synthetic/gguf-writer.js";
+import { randomQwen3Model } from "../../src/models/synthetic/qwen3.js";
 
 const LOOP = ["one two three four five six seven eight nine ten "];
 const getJson = async (url: string): Promise<any> => (await fetch(url)).json();
@@ -192,6 +194,23 @@ describe("model files that cannot be served: one line naming the file, exit 1", 
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(`edgellm: cannot load model ${file}: `);
     expect(lines[0]).toMatch(/corrupted or incomplete|not within the file bounds/);
+  });
+
+  // The unified-KV addon's llama.cpp loads the vocabulary on a second thread while the tensors
+  // load (llama/patches/edgellm-async-vocab-load.diff): its failure comes from that thread, after
+  // the tensors, and must stop the load the same way.
+  it("a GGUF whose vocabulary is broken (fewer token types than tokens)", async () => {
+    const file = path.join(dir, "broken-vocabulary.gguf");
+    const model = randomQwen3Model("tiny", "q8_0", 1);
+    const metadata = model.metadata.map(([key, value]) =>
+      key === "tokenizer.ggml.token_type" ? ([key, gguf.numbers("i32", Array.from((value as GgufArray).values as ArrayLike<number>).slice(0, 1000))] as const) : ([key, value] as const),
+    );
+    await writeGguf(file, { metadata, tensors: model.tensors });
+    const { code, lines } = await runCli(["--model", file]);
+    expect(code).toBe(1);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`edgellm: cannot load model ${file}: `);
+    expect(lines[0]).toContain("error loading model vocabulary: Index out of array bounds for toktypes (1000 < 151936)");
   });
 
   it("a model over the memory budget is refused with the numbers", async () => {
