@@ -17,7 +17,7 @@ import { spawnCli } from "../helpers/cli.js";
 import { ModelWorker } from "../../src/router/model-worker.js";
 import { loadConfig } from "../../src/config/load.js";
 import { unifiedKvExpected } from "../../src/engine/backend.js";
-import { gguf, writeGguf, type GgufArray } from "../../src/models/synthetic/gguf-writer.js";
+import { gguf, writeGguf, type GgufArray, type GgufValue } from "../../src/models/synthetic/gguf-writer.js";
 import { randomQwen3Model } from "../../src/models/synthetic/qwen3.js";
 
 const LOOP = ["one two three four five six seven eight nine ten "];
@@ -202,9 +202,8 @@ describe("model files that cannot be served: one line naming the file, exit 1", 
   it("a GGUF whose vocabulary is broken (fewer token types than tokens)", async () => {
     const file = path.join(dir, "broken-vocabulary.gguf");
     const model = randomQwen3Model("tiny", "q8_0", 1);
-    const metadata = model.metadata.map(([key, value]) =>
-      key === "tokenizer.ggml.token_type" ? ([key, gguf.numbers("i32", Array.from((value as GgufArray).values as ArrayLike<number>).slice(0, 1000))] as const) : ([key, value] as const),
-    );
+    const first1000 = (types: GgufValue) => gguf.numbers("i32", Array.from((types as GgufArray).values as ArrayLike<number>).slice(0, 1000));
+    const metadata = model.metadata.map(([key, value]) => [key, key === "tokenizer.ggml.token_type" ? first1000(value) : value] as const);
     await writeGguf(file, { metadata, tensors: model.tensors });
     const { code, lines } = await runCli(["--model", file]);
     expect(code).toBe(1);
