@@ -119,8 +119,10 @@ esac
 # with only the fixes (a crash and wrong rows on AMX CPUs, node-llama-cpp's own PR-22566).
 PERF_PATCHES=" edgellm-lazy-kv-clear.diff edgellm-async-vocab-load.diff "
 FIX_PATCHES=()
+PERF_PATCH_FILES=()
 for diff in "$NLC_LLAMA"/patches/*.diff; do
-  [[ -e "$diff" && "$PERF_PATCHES" != *" $(basename "$diff") "* ]] && FIX_PATCHES+=("$diff")
+  [[ -e "$diff" ]] || continue
+  if [[ "$PERF_PATCHES" == *" $(basename "$diff") "* ]]; then PERF_PATCH_FILES+=("$diff"); else FIX_PATCHES+=("$diff"); fi
 done
 
 # Everything that decides the binaries: a change of any of it (a source patch included) rebuilds.
@@ -142,8 +144,7 @@ if [[ ! -d "$SRC/.git" || "$(git -C "$SRC" rev-parse HEAD 2>/dev/null)" != "$HEA
 fi
 
 # A performance patch an earlier build applied comes out again.
-for diff in "$NLC_LLAMA"/patches/*.diff; do
-  [[ -e "$diff" && "$PERF_PATCHES" == *" $(basename "$diff") "* ]] || continue
+for diff in "${PERF_PATCH_FILES[@]}"; do
   if git -C "$SRC" apply --check --reverse --ignore-whitespace "$diff" 2>/dev/null; then
     git -C "$SRC" apply --reverse --ignore-whitespace "$diff"
     echo "build-llama-server: removed $(basename "$diff")"
