@@ -5,18 +5,10 @@
  * and cells no sequence has written read as zeros, as a cleared pool's do.
  */
 import { readFileSync } from "node:fs";
-import { readGgufFileInfo } from "node-llama-cpp";
 import { describe, it, expect } from "vitest";
+import { QWEN3_PRESETS } from "../../src/models/synthetic/index.js";
 import { presetModel, scriptedModel } from "../helpers/models.js";
 import { processTree, spawnCli, waitHealthy } from "../helpers/cli.js";
-
-/** KV bytes a cell takes: K and V, f16 (model.kvCacheType's default), every layer. */
-async function cellBytes(modelPath: string): Promise<number> {
-  const { metadata } = await readGgufFileInfo(modelPath, { readTensorInfo: false });
-  const arch = metadata.qwen3 as unknown as { block_count: number; attention: { head_count_kv: number; key_length: number; value_length: number } };
-  const { head_count_kv, key_length, value_length } = arch.attention;
-  return arch.block_count * head_count_kv * (key_length + value_length) * 2;
-}
 
 /** A server on `modelPath` with a pool of `cells` cells; `use` gets its URL and its worker's pid. */
 async function withServer(modelPath: string, cells: number, use: (url: string, workerPid: number) => Promise<void>): Promise<void> {
@@ -46,7 +38,9 @@ describe("the KV pool", () => {
     // Qwen3-0.6B's shape: 112 KiB of KV a cell, so the pool outweighs all else the worker holds.
     const model = await presetModel("qwen3-0.6b", "q4_0");
     const cells = 16_384;
-    const poolKiB = (cells * (await cellBytes(model))) / 1024;
+    // K and V, f16 (model.kvCacheType's default), every layer.
+    const { blockCount, headCountKv, headDim } = QWEN3_PRESETS["qwen3-0.6b"];
+    const poolKiB = (cells * blockCount * headCountKv * 2 * headDim * 2) / 1024;
     await withServer(model, cells, async (url, pid) => {
       expect((await ask(url, 8)).length).toBeGreaterThan(0);
       const rssAnonKiB = Number(/^RssAnon:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
