@@ -72,7 +72,8 @@ COPY --from=build /app/dist ./dist
 COPY config ./config
 COPY docker/entrypoint.sh docker/healthcheck.mjs ./docker/
 # The server writes only to its volumes: /models (pulled and synthesized models) and /data (the
-# playground's conversations, server.dataDir's default beside model.dir).
+# playground's conversations, the memory estimates and the repacked-weights cache:
+# server.dataDir's default beside model.dir).
 RUN mkdir -p /models /data && chown node:node /models /data
 USER node
 ENV NODE_ENV=production \

@@ -9,11 +9,14 @@
  *                     (scripts/start.mjs: dist/ up to date with src/, then the server from it)
  *   npm start (no estimate cache)
  *                     the same with a new, empty server.dataDir each run: the memory estimate is
- *                     computed, as on the first start with a file and settings (estimate-cache.ts)
+ *                     computed and the weights repacked, as on the first start with a file and
+ *                     settings (estimate-cache.ts, repack-cache.ts)
  *   node dist/cli.js  the same server without npm in front, as docker/entrypoint.sh runs it in the
  *                     image (on dist/ as the `npm start` runs built it)
  *   node dist/cli.js (no huge pages)
  *                     the same with model.hugePages=false: the worker's buffers on 4 KiB pages
+ *   node dist/cli.js (no repack cache)
+ *                     the same with model.repackCache=false: llama.cpp repacks the weights again
  *   tsx src/cli.ts    the same server run through tsx's TypeScript loader, as `npm start` did before
  *   llama-server      llama.cpp's server (`npm run build:llama-server`; skipped when not built) on the
  *                     same file and threads, with edgellm's default KV (4 slots, one 4096-cell pool)
@@ -50,6 +53,7 @@ const VARIANTS = [
   "npm start (no estimate cache)",
   "node dist/cli.js",
   "node dist/cli.js (no huge pages)",
+  "node dist/cli.js (no repack cache)",
   "tsx src/cli.ts",
   "llama-server",
   "llama-server (huge pages)",
@@ -100,6 +104,8 @@ function command(variant: Variant, port: number): [string, string[], NodeJS.Proc
       return [process.execPath, ["--enable-source-maps", "dist/cli.js", ...serverArgs]];
     case "node dist/cli.js (no huge pages)":
       return [process.execPath, ["--enable-source-maps", "dist/cli.js", ...serverArgs, "--set", "model.hugePages=false"]];
+    case "node dist/cli.js (no repack cache)":
+      return [process.execPath, ["--enable-source-maps", "dist/cli.js", ...serverArgs, "--set", "model.repackCache=false"]];
     case "tsx src/cli.ts":
       return [join(ROOT, "node_modules/.bin/tsx"), ["src/cli.ts", ...serverArgs]];
     case "llama-server":
@@ -118,6 +124,8 @@ function command(variant: Variant, port: number): [string, string[], NodeJS.Proc
 interface Run {
   ms: number;
   loadMs?: number;
+  /** The "model loaded" line's repackCache: hit, miss or off. */
+  repackCache?: string;
   /** Milestones along the path (ms): main process listening, worker phases, model ready. */
   steps?: Record<string, number>;
 }
@@ -163,7 +171,8 @@ async function coldStart(variant: Variant): Promise<Run> {
     for (let i = 0; i < 50 && !isLlamaServer(variant) && !/"loadMs":\d+[^\n]*"model ready"/.test(output); i++) await sleep(20);
     const loadMs = /"loadMs":(\d+)[^\n]*"model ready"/.exec(output)?.[1];
     const path = steps(output);
-    return { ms, ...(loadMs !== undefined && { loadMs: Number(loadMs) }), ...(path && { steps: path }) };
+    const repackCache = /"repackCache":"(\w+)"/.exec(output)?.[1];
+    return { ms, ...(loadMs !== undefined && { loadMs: Number(loadMs) }), ...(repackCache && { repackCache }), ...(path && { steps: path }) };
   } finally {
     try {
       process.kill(-child.pid!, "SIGTERM");
@@ -186,7 +195,8 @@ for (let i = 0; i < runs; i++) {
   for (const v of i % 2 === 0 ? variants : [...variants].reverse()) {
     const run = await coldStart(v);
     results.get(v)!.push(run);
-    console.log(`run ${i + 1} ${v}: ${fmt(run.ms, 0)} ms${run.loadMs === undefined ? "" : ` (loadMs ${run.loadMs})`}`);
+    const details = [...(run.loadMs === undefined ? [] : [`loadMs ${run.loadMs}`]), ...(run.repackCache === undefined ? [] : [`repack cache ${run.repackCache}`])];
+    console.log(`run ${i + 1} ${v}: ${fmt(run.ms, 0)} ms${details.length ? ` (${details.join(", ")})` : ""}`);
   }
 }
 

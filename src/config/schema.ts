@@ -110,6 +110,12 @@ export const ConfigSchema = Type.Object(
          * compute): glibc's `glibc.malloc.hugetlb=1` in the worker's GLIBC_TUNABLES.
          */
         hugePages: Type.Boolean(),
+        /**
+         * Keep llama.cpp's repacked weights (the CPU kernels' layout of q4_0 on x86, of most
+         * quantized types on ARM) in `repack/` of the data directory, and map them on later loads
+         * instead of repacking (repack-cache.ts).
+         */
+        repackCache: Type.Boolean(),
         /** Refuse to load when weights + KV + compute buffers are estimated above this; 0 = the machine's available memory. */
         memoryBudgetMB: Type.Integer({ minimum: 0 }),
         /**

@@ -34,6 +34,7 @@ import { Generation } from "./generation.js";
 import { choiceEvents, Request } from "./request.js";
 import { checkMemoryBudget } from "./memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
+import { prepareRepackCache, repackCacheMapped, useRepackCache } from "./repack-cache.js";
 import { KvPagePool } from "./kv/page-pool.js";
 import { kvLayout } from "./kv/layout.js";
 import { declaredPooling, Embedder } from "./embedder.js";
@@ -106,8 +107,12 @@ export class Engine {
     // checkMemoryBudget checked the weights and the context against the budget: node-llama-cpp's
     // own check against free memory, and the weight-free simulated load it runs for it, are not
     // needed (the addon patch skips that simulation when the checks are off).
+    const repackDir = options.repackCacheDir === undefined ? undefined : prepareRepackCache(options.repackCacheDir, options.modelPath);
+    useRepackCache(repackDir);
     const model = await llama.loadModel({ modelPath: options.modelPath, ignoreMemorySafetyChecks: true });
     phase("model");
+    // "miss": repacked now and written in the background, or nothing of this model is repacked on this CPU
+    const repackCache = repackDir === undefined ? "off" : repackCacheMapped(repackDir) ? "hit" : "miss";
     // An embedding model serves /v1/embeddings only, as llama-server started with --embeddings
     // does: chat sequences would reserve KV memory for generations it was not trained to make.
     // Its one embedding context is created here, not on first use, so a context that does not
@@ -141,7 +146,7 @@ export class Engine {
       loadMs: Math.round(performance.now() - started),
     };
     phase("rest");
-    log("info", "model loaded", { threads, ...info, phasesMs });
+    log("info", "model loaded", { threads, ...info, phasesMs, repackCache });
     const rounds: number[] = [];
     const decodeCalls: Array<{ sequences: number; nativeCalls: number }> = [];
     // Bounded like the rounds: a worker nobody scrapes must not grow without limit.

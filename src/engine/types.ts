@@ -15,6 +15,8 @@ export interface EngineOptions {
   limits: Pick<Config["limits"], "maxPromptTokens" | "maxQueuedRequests" | "maxQueuedTokens">;
   /** Where memory estimates are kept across starts (estimate-cache.ts); none: computed every time. */
   estimateCacheDir?: string;
+  /** The repacked-weights cache's root (repack-cache.ts); none: llama.cpp repacks at every load. */
+  repackCacheDir?: string;
 }
 
 /** A chat message as the chat template sees it (after normalization of the wire format). */

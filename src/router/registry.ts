@@ -8,6 +8,7 @@ import type { Config } from "../config/schema.js";
 import { EngineError } from "../engine/errors.js";
 import { resolveModel } from "../models/resolve.js";
 import { estimateCacheDir } from "../engine/estimate-cache.js";
+import { repackCacheRoot } from "../engine/repack-cache.js";
 import { ModelWorker } from "./model-worker.js";
 import { ServedModel, type ModelHost, type ModelSpec } from "./served-model.js";
 
@@ -39,7 +40,7 @@ export class ModelRegistry {
       defaultKeepAliveMs: config.model.idleUnloadSec > 0 ? config.model.idleUnloadSec * 1000 : Infinity,
       resolveSource: async (source) => (await resolveModel(source, config.model.dir)).path,
       createWorker: (id, path, model, adapters) => {
-        const engine = { modelPath: path, modelId: id, model, generation: config.generation, limits: config.limits, estimateCacheDir: estimateCacheDir(config) };
+        const engine = { modelPath: path, modelId: id, model, generation: config.generation, limits: config.limits, estimateCacheDir: estimateCacheDir(config), repackCacheDir: config.model.repackCache ? repackCacheRoot(config) : undefined };
         const worker = new ModelWorker(id, engine, logger, {
           requestTimeoutMs: config.limits.requestTimeoutMs,
           adapters,
