@@ -107,7 +107,9 @@ export class Engine {
     // checkMemoryBudget checked the weights and the context against the budget: node-llama-cpp's
     // own check against free memory, and the weight-free simulated load it runs for it, are not
     // needed (the addon patch skips that simulation when the checks are off).
-    const repackDir = options.repackCacheDir === undefined ? undefined : prepareRepackCache(options.repackCacheDir, options.modelPath);
+    const prepared = options.repackCacheDir === undefined ? undefined : prepareRepackCache(options.repackCacheDir, options.modelPath);
+    if (prepared && "error" in prepared) log("warn", "the repacked-weights cache is off for this load", { reason: prepared.error });
+    const repackDir = prepared && "dir" in prepared ? prepared.dir : undefined;
     useRepackCache(repackDir);
     const model = await llama.loadModel({ modelPath: options.modelPath, ignoreMemorySafetyChecks: true });
     phase("model");

@@ -26,10 +26,10 @@ export function repackCacheRoot(config: Pick<Config, "server" | "model">): strin
 
 /**
  * `modelPath`'s cache directory under `root`, created, with its `source` file; the directories of
- * model files that no longer exist are removed. Undefined when the directory cannot be made (a
+ * model files that no longer exist are removed. An error when the directory cannot be made (a
  * read-only data directory, a missing model file): the model then loads without the cache.
  */
-export function prepareRepackCache(root: string, modelPath: string): string | undefined {
+export function prepareRepackCache(root: string, modelPath: string): { dir: string } | { error: string } {
   try {
     const source = realpathSync(modelPath);
     const made = join(root, createHash("sha256").update(source).digest("hex").slice(0, 16));
@@ -39,9 +39,9 @@ export function prepareRepackCache(root: string, modelPath: string): string | un
     writeFileSync(join(dir, "source"), source);
     dropGone(root);
     dropOrphanWrites(dir);
-    return dir;
-  } catch {
-    return undefined;
+    return { dir };
+  } catch (err) {
+    return { error: (err as Error).message };
   }
 }
 
