@@ -1,0 +1,53 @@
+// One CPU flash-attention op shaped as a decode round of Qwen3-0.6B's attention (128-dim heads,
+// 16 query heads over 8 KV heads, f16 K and V) in a unified KV buffer: C query tokens, one per
+// sequence, and C x per_seq cells in use, the cells of the C sequences interleaved (a round appends
+// one cell per sequence), each token's mask letting through its own sequence's cells only. Times
+// `iters` computes on one thread and prints the fastest and the median, and a checksum of the
+// output (the same checksum on two builds: the same results).
+//
+// Built against a ggml build's headers and libraries, e.g. the native unified-KV addon's:
+//   B=$(ls -d node_modules/node-llama-cpp/llama/localBuilds/linux-x64-*)
+//   g++ -O2 -std=c++17 -Inode_modules/node-llama-cpp/llama/llama.cpp/ggml/include \
+//       scripts/bench/fa-op.cpp -o /tmp/fa-op -L$B/bin -l:libggml-base.so -l:libggml-cpu.so -Wl,-rpath,$B/bin
+//   /tmp/fa-op 8 1088 30      # C per_seq iters
+// Two builds of libggml-cpu.so (with and without a kernel change) are compared by swapping the
+// library under the same binary, in turns.
+#include "ggml.h"
+#include "ggml-cpu.h"
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <algorithm>
+#include <vector>
+int main(int argc, char ** argv) {
+    const int C = atoi(argv[1]), per_seq = atoi(argv[2]), iters = atoi(argv[3]);
+    const int D = 128, H = 16, HKV = 8;
+    const int n_kv = ((C * per_seq + 255) / 256) * 256;
+    ggml_init_params ip = { (size_t) 1 << 30, nullptr, false };
+    ggml_context * ctx = ggml_init(ip);
+    ggml_tensor * q = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, C, H);
+    ggml_tensor * k = ggml_new_tensor_3d(ctx, GGML_TYPE_F16, D, n_kv, HKV);
+    ggml_tensor * v = ggml_new_tensor_3d(ctx, GGML_TYPE_F16, D, n_kv, HKV);
+    ggml_tensor * m = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, n_kv, GGML_PAD(C, 64));
+    srand(1);
+    for (int i = 0; i < ggml_nelements(q); i++) ((float *) q->data)[i] = (rand() / (float) RAND_MAX - 0.5f);
+    for (int i = 0; i < ggml_nelements(k); i++) ((ggml_fp16_t *) k->data)[i] = ggml_fp32_to_fp16(rand() / (float) RAND_MAX - 0.5f);
+    for (int i = 0; i < ggml_nelements(v); i++) ((ggml_fp16_t *) v->data)[i] = ggml_fp32_to_fp16(rand() / (float) RAND_MAX - 0.5f);
+    for (int t = 0; t < m->ne[1]; t++)
+        for (int c = 0; c < n_kv; c++)
+            ((ggml_fp16_t *) m->data)[t * n_kv + c] = ggml_fp32_to_fp16(t < C && c % C == t && c < C * per_seq ? 0.0f : -INFINITY);
+    ggml_tensor * out = ggml_flash_attn_ext(ctx, q, k, v, m, 1.0f / 11.3f, 0.0f, 0.0f);
+    ggml_cgraph * gf = ggml_new_graph(ctx);
+    ggml_build_forward_expand(gf, out);
+    std::vector<double> ms;
+    for (int i = 0; i < iters; i++) {
+        auto t0 = std::chrono::steady_clock::now();
+        ggml_graph_compute_with_ctx(ctx, gf, 1);
+        ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    double sum = 0; for (int i = 0; i < ggml_nelements(out); i++) sum += ((float *) out->data)[i];
+    printf("C=%d per_seq=%d n_kv=%d: min %.2f ms, median %.2f ms, checksum %.6f\n", C, per_seq, n_kv, ms[0], ms[ms.size() / 2], sum);
+}
