@@ -1,5 +1,5 @@
 // One CPU flash-attention op shaped as a decode round of Qwen3-0.6B's attention (128-dim heads,
-// 16 query heads over 8 KV heads, f16 K and V) in a unified KV buffer: C query tokens, one per
+// 16 query heads over 8 KV heads, f16 K and V, laid out as llama.cpp's KV cache) in a unified KV buffer: C query tokens, one per
 // sequence, and C x per_seq cells in use, the cells of the C sequences interleaved (a round appends
 // one cell per sequence), each token's mask letting through its own sequence's cells only. Times
 // `iters` computes on one thread and prints the fastest and the median, and a checksum of the
@@ -28,13 +28,17 @@ int main(int argc, char ** argv) {
     ggml_init_params ip = { (size_t) 1 << 30, nullptr, false };
     ggml_context * ctx = ggml_init(ip);
     ggml_tensor * q = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, C, H);
-    ggml_tensor * k = ggml_new_tensor_3d(ctx, GGML_TYPE_F16, D, n_kv, HKV);
-    ggml_tensor * v = ggml_new_tensor_3d(ctx, GGML_TYPE_F16, D, n_kv, HKV);
+    // llama.cpp's cache layout: a cell's K (V) rows of every KV head together, viewed per head as
+    // llama_kv_cache::get_k does (cells n_head_kv x D apart)
+    ggml_tensor * k_cache = ggml_new_tensor_3d(ctx, GGML_TYPE_F16, D, HKV, n_kv);
+    ggml_tensor * v_cache = ggml_new_tensor_3d(ctx, GGML_TYPE_F16, D, HKV, n_kv);
+    ggml_tensor * k = ggml_view_3d(ctx, k_cache, D, n_kv, HKV, k_cache->nb[2], k_cache->nb[1], 0);
+    ggml_tensor * v = ggml_view_3d(ctx, v_cache, D, n_kv, HKV, v_cache->nb[2], v_cache->nb[1], 0);
     ggml_tensor * m = ggml_new_tensor_2d(ctx, GGML_TYPE_F16, n_kv, GGML_PAD(C, 64));
     srand(1);
     for (int i = 0; i < ggml_nelements(q); i++) ((float *) q->data)[i] = (rand() / (float) RAND_MAX - 0.5f);
-    for (int i = 0; i < ggml_nelements(k); i++) ((ggml_fp16_t *) k->data)[i] = ggml_fp32_to_fp16(rand() / (float) RAND_MAX - 0.5f);
-    for (int i = 0; i < ggml_nelements(v); i++) ((ggml_fp16_t *) v->data)[i] = ggml_fp32_to_fp16(rand() / (float) RAND_MAX - 0.5f);
+    for (int i = 0; i < ggml_nelements(k_cache); i++) ((ggml_fp16_t *) k_cache->data)[i] = ggml_fp32_to_fp16(rand() / (float) RAND_MAX - 0.5f);
+    for (int i = 0; i < ggml_nelements(v_cache); i++) ((ggml_fp16_t *) v_cache->data)[i] = ggml_fp32_to_fp16(rand() / (float) RAND_MAX - 0.5f);
     for (int t = 0; t < m->ne[1]; t++)
         for (int c = 0; c < n_kv; c++)
             ((ggml_fp16_t *) m->data)[t * n_kv + c] = ggml_fp32_to_fp16(t < C && c % C == t && c < C * per_seq ? 0.0f : -INFINITY);
