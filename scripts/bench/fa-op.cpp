@@ -11,8 +11,9 @@
 //   B=$(ls -d node_modules/node-llama-cpp/llama/localBuilds/linux-x64-*)
 //   g++ -O2 -std=c++17 -Inode_modules/node-llama-cpp/llama/llama.cpp/ggml/include \
 //       scripts/bench/fa-op.cpp -o /tmp/fa-op -L$B/bin -l:libggml-base.so -l:libggml-cpu.so -Wl,-rpath,$PWD/$B/Release
-//   /tmp/fa-op 8 1088 30          # C per_seq iters [P] [threads]
+//   /tmp/fa-op 8 1088 30          # C per_seq iters [P] [threads] [n_kv]
 //   /tmp/fa-op 7 1024 10 256 2    # a 256-token chunk beside 7 decode tokens
+//   /tmp/fa-op 4 200 20 0 2 12288 # 4 decode tokens in a 12,288-cell window, the rest hidden
 // Two builds of libggml-cpu.so (with and without a kernel change) are compared by swapping the
 // library under the same binary, in turns.
 #include "ggml.h"
@@ -28,7 +29,8 @@ int main(int argc, char ** argv) {
     const int C = atoi(argv[1]), per_seq = atoi(argv[2]), iters = atoi(argv[3]);
     const int P = argc > 4 ? atoi(argv[4]) : 0, threads = argc > 5 ? atoi(argv[5]) : 1;
     const int D = 128, H = 16, HKV = 8, N = C + P, used = C * per_seq;
-    const int n_kv = ((used + P + 255) / 256) * 256;
+    // the attention window: the cells in use, padded as llama.cpp pads it, or argv[6] (idle cells after them)
+    const int n_kv = argc > 6 ? atoi(argv[6]) : ((used + P + 255) / 256) * 256;
     ggml_init_params ip = { (size_t) 1 << 30, nullptr, false };
     ggml_context * ctx = ggml_init(ip);
     ggml_tensor * q = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, N, H);
