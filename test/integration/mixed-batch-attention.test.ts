@@ -66,12 +66,22 @@ describe("attention in a batch that mixes a prompt chunk with another stream's d
     // The prompt was evaluated while the stream decoded, so in rounds with its tokens.
     expect(await prompt!).toBeLessThan(mixed.endedAt);
 
-    expect(mixed.steps.map((s) => s.token)).toEqual(alone.steps.map((s) => s.token));
-    mixed.steps.forEach((step, i) => {
+    // The stream's steps after the prompt's rounds differ from the lone run's by rounding only
+    // (another summation order), which may swap two candidates whose log-probabilities tie: the
+    // ranks' values must match, and the streams may part only at such a tie.
+    let compared = 0;
+    for (const [i, step] of mixed.steps.entries()) {
       const ref = alone.steps[i]!;
-      expect(Math.abs(step.logprob - ref.logprob)).toBeLessThan(0.02);
-      expect(step.top.map((t) => t.token)).toEqual(ref.top.map((t) => t.token));
       step.top.forEach((t, k) => expect(Math.abs(t.logprob - ref.top[k]!.logprob)).toBeLessThan(0.02));
-    });
+      compared++;
+      if (step.token !== ref.token) {
+        const tie = ref.top.find((t) => t.token === step.token);
+        expect(tie, `step ${i}: ${JSON.stringify(step.token)} is not among ${JSON.stringify(ref.top)}`).toBeDefined();
+        expect(Math.abs(tie!.logprob - ref.logprob)).toBeLessThan(0.02);
+        break;
+      }
+      expect(Math.abs(step.logprob - ref.logprob)).toBeLessThan(0.02);
+    }
+    expect(compared).toBeGreaterThan(1);
   });
 });
