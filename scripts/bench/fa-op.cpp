@@ -29,6 +29,7 @@ int main(int argc, char ** argv) {
     const int C = atoi(argv[1]), per_seq = atoi(argv[2]), iters = atoi(argv[3]);
     const int P = argc > 4 ? atoi(argv[4]) : 0, threads = argc > 5 ? atoi(argv[5]) : 1;
     const int D = 128, H = 16, HKV = 8, N = C + P, used = C * per_seq;
+    const float scale = 1.0f / 11.3f; // about 1/sqrt(D), as llama.cpp scales the scores
     // the attention window: the cells in use, padded as llama.cpp pads it, or argv[6] (idle cells after them)
     const int n_kv = argc > 6 ? atoi(argv[6]) : ((used + P + 255) / 256) * 256;
     ggml_init_params ip = { (size_t) 1 << 30, nullptr, false };
@@ -53,7 +54,7 @@ int main(int argc, char ** argv) {
     for (int t = 0; t < m->ne[1]; t++)
         for (int c = 0; c < n_kv; c++)
             ((ggml_fp16_t *) m->data)[t * n_kv + c] = ggml_fp32_to_fp16(t < N && sees(t, c) ? 0.0f : -INFINITY);
-    ggml_tensor * out = ggml_flash_attn_ext(ctx, q, k, v, m, 1.0f / 11.3f, 0.0f, 0.0f);
+    ggml_tensor * out = ggml_flash_attn_ext(ctx, q, k, v, m, scale, 0.0f, 0.0f);
     ggml_cgraph * gf = ggml_new_graph(ctx);
     ggml_build_forward_expand(gf, out);
     std::vector<double> ms;
@@ -64,7 +65,7 @@ int main(int argc, char ** argv) {
     }
     std::sort(ms.begin(), ms.end());
     double sum = 0; for (int i = 0; i < ggml_nelements(out); i++) sum += ((float *) out->data)[i];
-    // The reference: softmax(q.k / sqrt-ish scale) v over the cells each token sees, in double.
+    // The reference: softmax(scale q.k) v over the cells each token sees, in double.
     auto kv = [&](ggml_tensor * cache, int cell, int h, int d) { return (double) ggml_fp16_to_fp32(((ggml_fp16_t *) cache->data)[((size_t) cell * HKV + h / (H / HKV)) * D + d]); };
     double max_err = 0;
     std::vector<double> sc(n_kv), acc(D);
@@ -74,7 +75,7 @@ int main(int argc, char ** argv) {
         for (int c = 0; c < n_kv; c++) {
             if (!sees(t, c)) continue;
             double d = 0; for (int i = 0; i < D; i++) d += qr[i] * kv(k_cache, c, h, i);
-            sc[c] = d / 11.3; mx = std::max(mx, sc[c]);
+            sc[c] = d * scale; mx = std::max(mx, sc[c]);
         }
         std::fill(acc.begin(), acc.end(), 0.0);
         for (int c = 0; c < n_kv; c++) {
