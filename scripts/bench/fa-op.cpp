@@ -1,7 +1,8 @@
 // One CPU flash-attention op shaped as a decode round of Qwen3-0.6B's attention (128-dim heads,
 // 16 query heads over 8 KV heads, f16 K and V, laid out as llama.cpp's KV cache) in a unified KV buffer: C query tokens, one per
 // sequence, and C x per_seq cells in use, the cells of the C sequences interleaved (a round appends
-// one cell per sequence), each token's mask letting through its own sequence's cells only. With P
+// one cell per sequence) or, with "blocks", one block per sequence (prompts evaluated one after
+// another), each token's mask letting through its own sequence's cells only. With P
 // > 0, P prompt tokens of sequence 0 follow in the same batch (a prompt chunk beside the others'
 // decode tokens), each seeing sequence 0's cells and the chunk's cells up to its own. Times
 // `iters` computes on `threads` threads (default 1) and prints the fastest and the median, a
@@ -11,9 +12,10 @@
 //   B=$(ls -d node_modules/node-llama-cpp/llama/localBuilds/linux-x64-*)
 //   g++ -O2 -std=c++17 -Inode_modules/node-llama-cpp/llama/llama.cpp/ggml/include \
 //       scripts/bench/fa-op.cpp -o /tmp/fa-op -L$B/bin -l:libggml-base.so -l:libggml-cpu.so -Wl,-rpath,$PWD/$B/Release
-//   /tmp/fa-op 8 1088 30          # C per_seq iters [P] [threads] [n_kv]
+//   /tmp/fa-op 8 1088 30          # C per_seq iters [P] [threads] [n_kv] [interleaved|blocks]
 //   /tmp/fa-op 7 1024 10 256 2    # a 256-token chunk beside 7 decode tokens
 //   /tmp/fa-op 4 200 20 0 2 12288 # 4 decode tokens in a 12,288-cell window, the rest hidden
+//   /tmp/fa-op 7 1024 10 256 2 0 blocks  # the same chunk, each sequence's cells in one block
 // Two builds of libggml-cpu.so (with and without a kernel change) are compared by swapping the
 // library under the same binary, in turns.
 #include "ggml.h"
@@ -30,8 +32,8 @@ int main(int argc, char ** argv) {
     const int P = argc > 4 ? atoi(argv[4]) : 0, threads = argc > 5 ? atoi(argv[5]) : 1;
     const int D = 128, H = 16, HKV = 8, N = C + P, used = C * per_seq;
     const float scale = 1.0f / 11.3f; // about 1/sqrt(D), as llama.cpp scales the scores
-    // the attention window: the cells in use, padded as llama.cpp pads it, or argv[6] (idle cells after them)
-    const int n_kv = argc > 6 ? atoi(argv[6]) : ((used + P + 255) / 256) * 256;
+    // the attention window: the cells in use, padded as llama.cpp pads it, or argv[6] when above 0 (idle cells after them)
+    const int n_kv = argc > 6 && atoi(argv[6]) > 0 ? atoi(argv[6]) : ((used + P + 255) / 256) * 256;
     ggml_init_params ip = { (size_t) 1 << 30, nullptr, false };
     ggml_context * ctx = ggml_init(ip);
     ggml_tensor * q = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, D, N, H);
@@ -46,10 +48,14 @@ int main(int argc, char ** argv) {
     for (int i = 0; i < ggml_nelements(q); i++) ((float *) q->data)[i] = (rand() / (float) RAND_MAX - 0.5f);
     for (int i = 0; i < ggml_nelements(k_cache); i++) ((ggml_fp16_t *) k_cache->data)[i] = ggml_fp32_to_fp16(rand() / (float) RAND_MAX - 0.5f);
     for (int i = 0; i < ggml_nelements(v_cache); i++) ((ggml_fp16_t *) v_cache->data)[i] = ggml_fp32_to_fp16(rand() / (float) RAND_MAX - 0.5f);
-    // token t < C: sequence t's interleaved cells; token C + j: sequence 0's, then chunk cells to its own
+    // token t < C: sequence t's cells; token C + j: sequence 0's, then chunk cells to its own. The
+    // sequences' cells interleaved (argv[7] "interleaved", the default) or one block each ("blocks":
+    // prompts evaluated one after another)
+    const bool blocks = argc > 7 && strcmp(argv[7], "blocks") == 0;
+    auto owner = [&](int c) { return blocks ? c / per_seq : c % C; };
     auto sees = [&](int t, int c) {
-        if (t < C) return c < used && c % C == t;
-        return (c < used && c % C == 0) || (c >= used && c - used <= t - C);
+        if (t < C) return c < used && owner(c) == t;
+        return (c < used && owner(c) == 0) || (c >= used && c - used <= t - C);
     };
     for (int t = 0; t < m->ne[1]; t++)
         for (int c = 0; c < n_kv; c++)
@@ -86,5 +92,5 @@ int main(int argc, char ** argv) {
         const float * o = (const float *) out->data + ((size_t) t * H + h) * D;
         for (int i = 0; i < D; i++) max_err = std::max(max_err, std::fabs(acc[i] / den - o[i]));
     }
-    printf("C=%d per_seq=%d P=%d n_kv=%d threads=%d: min %.2f ms, median %.2f ms, checksum %.6f, max |error| %.2e\n", C, per_seq, P, n_kv, threads, ms[0], ms[ms.size() / 2], sum, max_err);
+    printf("C=%d per_seq=%d P=%d n_kv=%d threads=%d%s: min %.2f ms, median %.2f ms, checksum %.6f, max |error| %.2e\n", C, per_seq, P, n_kv, threads, blocks ? " blocks" : "", ms[0], ms[ms.size() / 2], sum, max_err);
 }
