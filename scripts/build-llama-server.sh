@@ -117,7 +117,7 @@ esac
 # node-llama-cpp's source patches (llama/patches/*.diff) that llama-server gets: all but edgellm's
 # performance patches, which stay out so that llama-server is the reference as llama.cpp ships it,
 # with only the fixes (a crash and wrong rows on AMX CPUs, node-llama-cpp's own PR-22566).
-PERF_PATCHES=" edgellm-lazy-kv-clear.diff edgellm-async-vocab-load.diff edgellm-repack-cache.diff edgellm-fa-row-order.diff edgellm-fa-sparse-tiles.diff edgellm-fa-hidden-blocks.diff edgellm-fa-mixed-batches.diff "
+PERF_PATCHES=" edgellm-lazy-kv-clear.diff edgellm-async-vocab-load.diff edgellm-repack-cache.diff edgellm-fa-row-order.diff edgellm-fa-sparse-tiles.diff edgellm-fa-hidden-blocks.diff edgellm-fa-mixed-batches.diff edgellm-vocab-merges-thread.diff "
 FIX_PATCHES=()
 PERF_PATCH_FILES=()
 for diff in "$NLC_LLAMA"/patches/*.diff; do
