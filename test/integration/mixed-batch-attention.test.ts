@@ -26,7 +26,11 @@ async function promptStep(client: OpenAI, model: string): Promise<Step> {
     top_logprobs: 3,
   });
   expect(r.usage!.prompt_tokens).toBeGreaterThan(64);
-  const e = r.choices[0]!.logprobs!.content![0]!;
+  return toStep(r.choices[0]!.logprobs!.content![0]!);
+}
+
+/** A step from a response's log-probability entry. */
+function toStep(e: OpenAI.Chat.Completions.ChatCompletionTokenLogprob): Step {
   return { token: e.token, logprob: e.logprob, top: e.top_logprobs.map((t) => ({ token: t.token, logprob: t.logprob })) };
 }
 
@@ -73,7 +77,7 @@ describe("attention in a batch that mixes a prompt chunk with another stream's d
     const steps: Step[] = [];
     for await (const chunk of s) {
       for (const e of chunk.choices[0]?.logprobs?.content ?? []) {
-        steps.push({ token: e.token, logprob: e.logprob, top: e.top_logprobs.map((t) => ({ token: t.token, logprob: t.logprob })) });
+        steps.push(toStep(e));
         if (steps.length === 1) onFirst?.();
       }
     }
