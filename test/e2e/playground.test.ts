@@ -83,7 +83,8 @@ describe.skipIf(!browserPath)(suite, () => {
       await watchThinking(page);
       const first = await send(page, TITLE);
       expect(first).toMatchObject({ model: server.modelId, stream: true, enable_thinking: true, messages: [{ role: "user", content: TITLE }] });
-      await page.waitForSelector(".msg.assistant .stats:not(:empty)");
+      // The stats show when the stream ends; the item id once the reply is stored on the server.
+      await page.waitForSelector(".msg.assistant[data-item-id] .stats:not(:empty)");
       expect(await page.evaluate("window.sawThinking")).toBe(true);
 
       const reply = page.locator(".msg.assistant").first();
@@ -136,7 +137,7 @@ describe.skipIf(!browserPath)(suite, () => {
         { role: "user", content: "And from JavaScript?" },
       ]);
       expect(second.temperature).toBe(0.2);
-      await page.waitForFunction(`document.querySelectorAll(".msg.assistant .stats:not(:empty)").length === 2`);
+      await page.waitForFunction(`document.querySelectorAll(".msg.assistant[data-item-id]").length === 2`);
       const stored = (await api(`/v1/conversations/${convId}/items?order=asc`)).data as Json[];
       const promptTokens = async (messages: unknown) => ((await api("/tokenize", { content: (await api("/apply-template", { messages })).prompt })).tokens as number[]).length;
       expect(stored[3]!.usage.prompt_tokens).toBe(await promptTokens(second.messages));
@@ -214,7 +215,7 @@ describe.skipIf(!browserPath)(suite, () => {
       await engineIdle(server);
       expect((await engineModel(server)).inflight).toBe(0);
       await page.waitForSelector("#send", { state: "visible" });
-      await page.waitForSelector(".msg.assistant .stats:not(:empty)");
+      await page.waitForSelector(".msg.assistant[data-item-id] .stats:not(:empty)");
       expect(await page.locator(".msg.assistant .stats").textContent()).toContain("stopped");
 
       const headers = { authorization: "Bearer pg-key" };

@@ -204,6 +204,7 @@ async function send(text) {
   };
   reply.finish(item);
   const stored = await appendItem(conversation.id, item);
+  reply.element.dataset.itemId = stored.id;
   if (state.current?.id === conversation.id) state.items.push(stored);
 }
 

@@ -46,6 +46,8 @@ function thoughtLabel(ms) {
 export class AssistantMessage {
   constructor(item) {
     this.element = el("article", "msg assistant");
+    // Set once the reply is stored on the server: a stored reply carries its item id.
+    if (item?.id) this.element.dataset.itemId = item.id;
     const avatar = el("div", "avatar");
     avatar.setAttribute("aria-hidden", "true");
     const body = el("div", "body");
