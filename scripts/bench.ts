@@ -169,7 +169,8 @@ stopAllOnExit(running);
 
 function edgellmSpec(model: string, port: number, extraSet: string[], tag: string): ServerSpec {
   const args = [
-    "--import", "tsx", "src/cli.ts",
+    // What `npm start` runs: dist/ brought up to date with src/, then the server from it.
+    "scripts/start.mjs",
     "--model", model, "--alias", MODEL_ALIAS, "--port", String(port),
     "--parallel", String(cfg.slots), "--ctx-size", String(cfg.ctxSize), "--threads", String(cfg.threads),
     "--log-level", "warn",

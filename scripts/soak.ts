@@ -1,13 +1,13 @@
 /**
  * npm run soak -- [options]
  *
- * Soak test against the real server: starts `src/cli.ts` as a child process on a free loopback
- * port, then N concurrent clients send streaming chat completions (with usage) at a target
- * request rate for a bounded duration; a fraction of them hang up at random points (while
- * admitted, queued, or mid-stream) to exercise cancellation. Afterwards it checks that the
- * engine is idle again (every slot idle, queue 0, nothing in flight, no worker restart), that a
- * normal request still succeeds, and that SIGTERM stops the server with exit code 0 and no
- * process left behind.
+ * Soak test against the real server: starts it as `npm start` does (`scripts/start.mjs`, the
+ * server from dist/) as a child process on a free loopback port, then N concurrent clients send
+ * streaming chat completions (with usage) at a target request rate for a bounded duration; a
+ * fraction of them hang up at random points (while admitted, queued, or mid-stream) to exercise
+ * cancellation. Afterwards it checks that the engine is idle again (every slot idle, queue 0,
+ * nothing in flight, no worker restart), that a normal request still succeeds, and that SIGTERM
+ * stops the server with exit code 0 and no process left behind.
  *
  * Reports completed requests, 429s (deliberate backpressure), other errors, disconnects made,
  * TTFT and end-to-end p50/p99, output tok/s, and the RSS of the server's process tree (HTTP
@@ -325,7 +325,8 @@ async function main(): Promise<number> {
   const emptyModelDir = path.join(outDir, "models");
   mkdirSync(emptyModelDir, { recursive: true });
   const args = [
-    "--import", "tsx", "src/cli.ts",
+    // What `npm start` runs: dist/ brought up to date with src/, then the server from it.
+    "scripts/start.mjs",
     "--model", model, "--alias", MODEL_ALIAS, "--port", String(port), "--host", "127.0.0.1",
     "--parallel", String(cfg.parallel), "--threads", String(cfg.threads), "--log-level", "warn",
     "--set", `limits.maxConcurrentRequestsPerClient=${cfg.perClientLimit}`,
