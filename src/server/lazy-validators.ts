@@ -4,8 +4,8 @@
  * CPU here, on the cold start's path and on the core the model worker is loading on. Each route's
  * validator is now the same Ajv function (Fastify's own compiler, same options), compiled on its
  * first request or by `compileAll`, whichever comes first. The server runs `compileAll` once it
- * listens and its model has loaded (`compileAllAfter`): compiling while the model loads took
- * 0.15 to 0.28 s off a 2-core machine's start to ready, and cost the first chat request only the
+ * listens and its model has loaded (`compileAllAfter`): compiling while the model loads added
+ * 0.12 to 0.29 s to a 2-core machine's start to ready, and cost the first chat request only the
  * 0.12 s its own validator takes, so start to first answer was no later.
  */
 import AjvCompiler from "@fastify/ajv-compiler";
