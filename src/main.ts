@@ -132,7 +132,7 @@ export async function start(
     // Imported here, not at the top: the HTTP server's modules (Fastify, the routes, their
     // schemas) load while the worker starts instead of before it is forked.
     const { buildServer } = await import("./server/app.js");
-    app = await buildServer({ config, logger, registry, metrics, modelLoad: loading });
+    app = await buildServer({ config, logger, registry, metrics });
     // Listen while the model loads so /health can answer 503 until it is ready.
     address = await app.listen({ host: config.server.host, port: config.server.port });
   } catch (err) {

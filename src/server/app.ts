@@ -52,8 +52,8 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     schemaErrorFormatter: (errors) => validationToApiError(errors),
     clientErrorHandler,
   }) as unknown as FastifyInstance;
-  // After the model's load, not beside it: it needs the cores (lazy-validators.ts).
-  app.addHook("onListen", async () => validators.compileAllAfter(deps.modelLoad ?? Promise.resolve()));
+  // While the model loads: requests sent once it is ready find their validators compiled.
+  app.addHook("onListen", async () => validators.compileAll());
 
   // Like llama-server, read the body as JSON whatever the Content-Type says: `curl -d` without
   // `-H content-type` sends form encoding, and rejecting that only trips people up.

@@ -13,8 +13,6 @@ export interface ServerDeps {
   logger: Logger;
   registry: ModelRegistry;
   metrics: Metrics;
-  /** The default model's load: the request validators compile once it settles (lazy-validators.ts). */
-  modelLoad?: Promise<unknown>;
 }
 
 /** For the routes that keep data: the server's one embedded store. */

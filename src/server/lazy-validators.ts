@@ -3,10 +3,7 @@
  * Fastify compiles every route's JSON schema with Ajv before the server listens: about 0.6 s of
  * CPU here, on the cold start's path and on the core the model worker is loading on. Each route's
  * validator is now the same Ajv function (Fastify's own compiler, same options), compiled on its
- * first request or by `compileAll`, whichever comes first. The server runs `compileAll` once it
- * listens and its model has loaded (`compileAllAfter`): compiling while the model loads added
- * 0.12 to 0.29 s to a 2-core machine's start to ready, and cost the first chat request only the
- * 0.12 s its own validator takes, so start to first answer was no later.
+ * first request or by `compileAll` once the server listens, whichever comes first.
  */
 import AjvCompiler from "@fastify/ajv-compiler";
 import type { FastifySchemaCompiler } from "fastify";
@@ -19,8 +16,6 @@ export interface LazyValidators {
   buildValidator: BuildValidator;
   /** Compiles the validators not compiled yet, one per macrotask so requests are not held up. */
   compileAll(): void;
-  /** `compileAll` once `settled` has settled, resolved or rejected. */
-  compileAllAfter(settled: Promise<unknown>): void;
 }
 
 /** `build`: the compiler to defer (Fastify's default, `@fastify/ajv-compiler`). */
@@ -51,6 +46,5 @@ export function lazyValidators(build: BuildValidator = AjvCompiler()): LazyValid
     next.value();
     setImmediate(compileAll).unref();
   };
-  const compileAllAfter = (settled: Promise<unknown>) => void settled.then(compileAll, compileAll);
-  return { buildValidator, compileAll, compileAllAfter };
+  return { buildValidator, compileAll };
 }

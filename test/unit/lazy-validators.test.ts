@@ -59,20 +59,4 @@ describe("lazy request validators", () => {
     expect(body({ model: "m" })).toBe(true);
     expect(compiled).toHaveLength(2);
   });
-
-  it("compileAllAfter compiles nothing before the load settles, and all of it after, whether it loaded or failed", async () => {
-    for (const outcome of ["resolve", "reject"] as const) {
-      const { build, compiled } = counting();
-      const lazy = lazyValidators(build);
-      make(lazy.buildValidator, BODY, "body");
-      make(lazy.buildValidator, QUERY, "querystring");
-      let settle!: () => void;
-      lazy.compileAllAfter(new Promise<void>((resolve, reject) => (settle = outcome === "resolve" ? resolve : () => reject(new Error("load failed")))));
-      for (let i = 0; i < 5; i++) await tick();
-      expect(compiled).toEqual([]);
-      settle();
-      for (let i = 0; i < 5; i++) await tick();
-      expect(compiled).toEqual([BODY, QUERY]);
-    }
-  });
 });
