@@ -7,10 +7,12 @@ import { fastifySSE } from "@fastify/sse";
 import { randomUUID } from "node:crypto";
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
+import { join } from "node:path";
 import { ApiError, invalidRequest } from "../openai/errors.js";
 import { errorHandler } from "./error-handler.js";
 import { validationToApiError } from "./validation.js";
-import { lazyValidators } from "./lazy-validators.js";
+import { lazySerializers, lazyValidators } from "./lazy-validators.js";
+import { dataDir } from "../config/data-dir.js";
 import { chatRoutes } from "./routes/chat.js";
 import { completionRoutes } from "./routes/completions.js";
 import { modelRoutes } from "./routes/models.js";
@@ -37,7 +39,7 @@ declare module "fastify" {
 }
 
 export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
-  const validators = lazyValidators();
+  const validators = lazyValidators({ cacheDir: join(dataDir(deps.config), "validators") });
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.config.server.bodyLimitBytes,
@@ -48,7 +50,7 @@ export async function buildServer(deps: ServerDeps): Promise<FastifyInstance> {
     // One summary line per request is ours to write; Fastify's own per-request lines are off.
     logController: new LogController({ requestIdLogLabel: "requestId", disableRequestLogging: true }),
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false, verbose: true } },
-    schemaController: { compilersFactory: { buildValidator: validators.buildValidator } },
+    schemaController: { compilersFactory: { buildValidator: validators.buildValidator, buildSerializer: lazySerializers() } },
     schemaErrorFormatter: (errors) => validationToApiError(errors),
     clientErrorHandler,
   }) as unknown as FastifyInstance;
