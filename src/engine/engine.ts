@@ -32,7 +32,7 @@ import { buildEvaluateOptions, resolveSampling } from "./sampling.js";
 import { GrammarCache, type AnswerGrammars } from "./grammar.js";
 import { Generation } from "./generation.js";
 import { choiceEvents, Request } from "./request.js";
-import { checkMemoryBudget } from "./memory-budget.js";
+import { checkMemoryBudget, modelHeader } from "./memory-budget.js";
 import { loadLlamaBackend } from "./backend.js";
 import { prepareRepackCache, repackCacheMapped, useRepackCache } from "./repack-cache.js";
 import { KvPagePool } from "./kv/page-pool.js";
@@ -101,8 +101,10 @@ export class Engine {
     const { llama } = backend;
     const unified = backend.unifiedKv;
     phase("backend");
+    const header = await modelHeader(options.modelPath, options.estimateCacheDir);
+    phase("header");
     const cache = options.estimateCacheDir ? { dir: options.estimateCacheDir, build: backend.build } : undefined;
-    await checkMemoryBudget(llama, options.modelPath, options.model, unified, cache);
+    await checkMemoryBudget(llama, options.modelPath, options.model, unified, cache, header);
     phase("memoryCheck");
     // checkMemoryBudget checked the weights and the context against the budget: node-llama-cpp's
     // own check against free memory, and the weight-free simulated load it runs for it, are not
@@ -111,7 +113,7 @@ export class Engine {
     if (prepared && "error" in prepared) log("warn", "the repacked-weights cache is off for this load", { reason: prepared.error });
     const repackDir = prepared && "dir" in prepared ? prepared.dir : undefined;
     useRepackCache(repackDir);
-    const model = await llama.loadModel({ modelPath: options.modelPath, ignoreMemorySafetyChecks: true });
+    const model = await llama.loadModel({ modelPath: options.modelPath, ignoreMemorySafetyChecks: true, _edgellmFileInfo: header });
     phase("model");
     // "miss": repacked now and written in the background, or nothing of this model is repacked on this CPU
     const repackCache = repackDir === undefined ? "off" : repackCacheMapped(repackDir) ? "hit" : "miss";

@@ -4,7 +4,7 @@
  * node-llama-cpp's GGUF insights, against `model.memoryBudgetMB` or the memory available to
  * the process (its cgroup limit or the machine's free memory).
  */
-import { GgmlType, GgufInsights, readGgufFileInfo, type Llama } from "node-llama-cpp";
+import { GgmlType, GgufInsights, readGgufFileInfo, type GgufFileInfo, type Llama } from "node-llama-cpp";
 import type { Config } from "../config/schema.js";
 import { kvLayout } from "./kv/layout.js";
 import { declaredPooling, embeddingContextShape } from "./embedder.js";
@@ -28,6 +28,43 @@ const mib = (bytes: number) => Math.ceil(bytes / MiB);
 
 const VOCABULARY_ARRAYS = ["tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges", "tokenizer.ggml.scores"];
 
+/** How a stored header is written (below); a new one makes earlier entries misses. */
+const HEADER_FORMAT = 1;
+/** A vocabulary array read by length only is `new Array(length)`, which JSON would write as that many nulls. */
+const LENGTH_ONLY = "edgellmLengthOnly";
+
+const readHeader = (modelPath: string) => readGgufFileInfo(modelPath, { logWarnings: false, lengthOnlyKeys: VOCABULARY_ARRAYS });
+
+/** `info` as JSON can hold it, or null when it cannot (a 64-bit value beyond a double, which JSON refuses). */
+function storableHeader(info: GgufFileInfo): unknown {
+  try {
+    return JSON.parse(JSON.stringify(info, (_key, value: unknown) => (Array.isArray(value) && value.length > 0 && !(0 in value) ? { [LENGTH_ONLY]: value.length } : value)));
+  } catch {
+    return null;
+  }
+}
+
+function restoredHeader(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(restoredHeader);
+  if (typeof value !== "object" || value === null) return value;
+  const length = (value as Record<string, unknown>)[LENGTH_ONLY];
+  if (typeof length === "number") return new Array<undefined>(length);
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, restoredHeader(v)]));
+}
+
+/**
+ * The model file's GGUF header as node-llama-cpp reads it (the vocabulary arrays by length only),
+ * for the estimate and for `loadModel` (`_edgellmFileInfo`, patches/), which would each read it
+ * again. With `cacheDir` it is kept beside the estimates, keyed by the file as they are: reading
+ * a Qwen3 model's header (its 151k-token vocabulary walked for the lengths) takes 0.1 to 0.3 s
+ * of a start, the stored copy about a millisecond.
+ */
+export async function modelHeader(modelPath: string, cacheDir: string | undefined): Promise<GgufFileInfo> {
+  if (!cacheDir) return readHeader(modelPath);
+  const stored = await cachedEstimate(cacheDir, modelPath, { header: HEADER_FORMAT }, async () => storableHeader(await readHeader(modelPath)));
+  return stored === null ? readHeader(modelPath) : (restoredHeader(stored) as GgufFileInfo);
+}
+
 /** Where estimates are kept across starts (estimate-cache.ts), and which addon build made them. */
 export interface EstimateCache {
   dir: string;
@@ -38,15 +75,14 @@ export interface EstimateCache {
  * `llama` undefined: node-llama-cpp's backend-less binding (enough for the estimate, as in the main
  * process). `unified`: the context gets one KV pool shared by its sequences (sizes the default pool).
  */
-export async function estimateMemory(llama: Llama | undefined, modelPath: string, model: Config["model"], unified: boolean, cache?: EstimateCache): Promise<MemoryEstimate> {
+export async function estimateMemory(llama: Llama | undefined, modelPath: string, model: Config["model"], unified: boolean, cache?: EstimateCache, header?: GgufFileInfo): Promise<MemoryEstimate> {
   const { contextSize, sequences, kvPoolTokens, batchSize, kvCacheType } = model;
   const settings = { contextSize, sequences, kvPoolTokens, batchSize, kvCacheType, unified, build: cache?.build };
-  return cachedEstimate(cache?.dir, modelPath, settings, () => simulate(llama, modelPath, model, unified));
+  return cachedEstimate(cache?.dir, modelPath, settings, async () => simulate(llama, header ?? (await readHeader(modelPath)), model, unified));
 }
 
-async function simulate(llama: Llama | undefined, modelPath: string, model: Config["model"], unified: boolean): Promise<MemoryEstimate> {
-  // The vocabulary's length is all the estimate reads of it (patches/: lengthOnlyKeys).
-  const info = await readGgufFileInfo(modelPath, { logWarnings: false, lengthOnlyKeys: VOCABULARY_ARRAYS });
+/** `info`: the file's header, the vocabulary by length only (all the estimate reads of it; patches/: lengthOnlyKeys). */
+async function simulate(llama: Llama | undefined, info: GgufFileInfo, model: Config["model"], unified: boolean): Promise<MemoryEstimate> {
   const insights = await GgufInsights.from(info, llama);
   const weights = await insights.estimateModelResourceRequirementsV2({ gpuLayers: 0 });
   const pooling = declaredPooling(info.metadata);
@@ -71,8 +107,8 @@ async function simulate(llama: Llama | undefined, modelPath: string, model: Conf
 }
 
 /** Throws a MemoryBudgetError with the numbers when the estimate exceeds the budget. */
-export async function checkMemoryBudget(llama: Llama, modelPath: string, model: Config["model"], unified: boolean, cache?: EstimateCache): Promise<MemoryEstimate> {
-  const estimate = await estimateMemory(llama, modelPath, model, unified, cache);
+export async function checkMemoryBudget(llama: Llama, modelPath: string, model: Config["model"], unified: boolean, cache?: EstimateCache, header?: GgufFileInfo): Promise<MemoryEstimate> {
+  const estimate = await estimateMemory(llama, modelPath, model, unified, cache, header);
   const needed = estimate.weightsBytes + estimate.contextBytes;
   const explicit = model.memoryBudgetMB > 0;
   const budget = explicit ? model.memoryBudgetMB * MiB : process.availableMemory();

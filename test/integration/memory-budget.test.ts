@@ -4,10 +4,13 @@
  * KV cache is estimated below f16, and an impossible budget is refused with the numbers.
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { getLlama, type Llama } from "node-llama-cpp";
-import { presetModel } from "../helpers/models.js";
+import { getLlama, readGgufFileInfo, type Llama } from "node-llama-cpp";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { presetModel, tinyModel } from "../helpers/models.js";
 import { loadConfig } from "../../src/config/load.js";
-import { checkMemoryBudget, estimateMemory, MemoryBudgetError } from "../../src/engine/memory-budget.js";
+import { checkMemoryBudget, estimateMemory, MemoryBudgetError, modelHeader } from "../../src/engine/memory-budget.js";
 import { REPO_ROOT } from "../helpers/cli.js";
 
 const MiB = 2 ** 20;
@@ -57,5 +60,40 @@ describe("memory budget estimate", () => {
     expect((err as Error).message).toMatch(
       /^the model needs about \d+ MiB \(weights \d+ MiB, KV cache and compute buffers \d+ MiB for 4096 KV cells with f16 KV\) but model.memoryBudgetMB is 300 MiB; lower model.kvPoolTokens, model.contextSize or model.sequences/,
     );
+  });
+
+  it("keeps the model's header with the estimates, and loadModel takes it instead of reading the file again", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "edgellm-header-"));
+    try {
+      const read = await readGgufFileInfo(model, { logWarnings: false, lengthOnlyKeys: ["tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges", "tokenizer.ggml.scores"] });
+      const first = await modelHeader(model, dir);
+      const [entry] = readdirSync(dir);
+      expect(readdirSync(dir)).toHaveLength(1);
+      // The vocabulary stays a 151k-long array of holes, not 151k stored nulls.
+      expect(readFileSync(join(dir, entry!), "utf8").length).toBeLessThan(200_000);
+      const second = await modelHeader(model, dir);
+      for (const header of [first, second]) {
+        expect(JSON.stringify(header)).toBe(JSON.stringify(read));
+        expect(header.metadata.tokenizer.ggml.tokens).toHaveLength(read.metadata.tokenizer.ggml.tokens.length);
+        expect(0 in header.metadata.tokenizer.ggml.tokens).toBe(false);
+      }
+
+      // A later start reads the stored copy: an edit to it shows.
+      const stored = JSON.parse(readFileSync(join(dir, entry!), "utf8")) as { value: { metadata: { general: { name?: string } } } };
+      stored.value.metadata.general.name = "from the stored header";
+      writeFileSync(join(dir, entry!), JSON.stringify(stored));
+      expect((await modelHeader(model, dir)).metadata.general.name).toBe("from the stored header");
+
+      const tiny = await tinyModel();
+      const header = await modelHeader(tiny, dir);
+      const loaded = await llama.loadModel({ modelPath: tiny, _edgellmFileInfo: header });
+      try {
+        expect(loaded.fileInfo).toBe(header);
+      } finally {
+        await loaded.dispose();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
