@@ -44,11 +44,24 @@ function storableHeader(info: GgufFileInfo): unknown {
   }
 }
 
+/**
+ * An array of `length` holes, as `new Array(length)` is, without its cost: V8 fills a fast array's
+ * backing store with holes up front (about 6 ms for a 151k vocabulary here), while one whose only
+ * index was far past its end keeps its elements in a dictionary.
+ */
+function holes(length: number): unknown[] {
+  const array: unknown[] = [];
+  if (length === 0) return array;
+  array[length - 1] = undefined;
+  delete array[length - 1];
+  return array;
+}
+
 function restoredHeader(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(restoredHeader);
   if (typeof value !== "object" || value === null) return value;
   const length = (value as Record<string, unknown>)[LENGTH_ONLY];
-  if (typeof length === "number") return new Array<undefined>(length);
+  if (typeof length === "number") return holes(length);
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, restoredHeader(v)]));
 }
 
