@@ -1,7 +1,7 @@
 /** `npm start -- [flags]`: parses flags into config overrides and starts the server. */
 import { parseArgs } from "node:util";
-import { ConfigError, DEFAULT_CONFIG_FILE, isObject, readYaml } from "./config/files.js";
-import { preforkWorker, workerLaunch, type WorkerLaunch } from "./router/worker-process.js";
+import { readShippedWorkerSettings } from "./config/shipped.js";
+import { preforkWorker, workerLaunch } from "./router/worker-process.js";
 
 const FLAGS = {
   model: { type: "string", short: "m" },
@@ -61,25 +61,10 @@ function parse(argv: string[]) {
   if (values.lora?.length) set["model.lora"] = values.lora;
   for (const kv of values.set ?? []) {
     const eq = kv.indexOf("=");
-    if (eq <= 0) throw new ConfigError(`--set expects key=value, got '${kv}'`);
+    if (eq <= 0) throw new Error(`--set expects key=value, got '${kv}'`);
     set[kv.slice(0, eq)] = kv.slice(eq + 1);
   }
   return { help: values.help === true, file: values.config, set };
-}
-
-/**
- * The worker launch of config/default.yaml's `model.workerHeapMB` and `model.hugePages`; undefined
- * when unreadable (the config loader then says why).
- */
-function shippedWorkerLaunch(): WorkerLaunch | undefined {
-  try {
-    const defaults = readYaml(DEFAULT_CONFIG_FILE);
-    const model = isObject(defaults.model) ? defaults.model : {};
-    const { workerHeapMB, hugePages } = model;
-    return typeof workerHeapMB === "number" && typeof hugePages === "boolean" ? workerLaunch(workerHeapMB, hugePages) : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 let parsed: ReturnType<typeof parse>;
@@ -95,8 +80,8 @@ if (parsed.help) {
   // The model worker starts now, before this process loads its configuration and modules (about
   // 0.2 s here), with the shipped default heap limit and huge pages: a configuration that sets
   // others forks its worker after loading, as every start did before.
-  const launch = shippedWorkerLaunch();
-  if (launch) preforkWorker(launch);
+  const shipped = readShippedWorkerSettings();
+  if (shipped) preforkWorker(workerLaunch(shipped.workerHeapMB, shipped.hugePages));
   import("./main.js").then(({ main }) => main({ file: parsed.file, set: parsed.set })).catch((err) => {
     process.stderr.write(`edgellm: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);

@@ -1,16 +1,12 @@
-/**
- * Reading config files: cheap to import (no schema library), so the CLI can read the shipped
- * defaults before the full loader (load.ts) is imported.
- */
+/** Reading config files: YAML into plain objects, with errors that name the file. */
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-export const DEFAULT_CONFIG_FILE = fileURLToPath(new URL("../../config/default.yaml", import.meta.url));
+export { DEFAULT_CONFIG_FILE } from "./shipped.js";
 
 export type Json = Record<string, unknown>;
 
