@@ -51,8 +51,9 @@ RUN npm run build:addon \
  && npm cache clean --force
 # dist/: the server compiled to JavaScript (scripts/build-dist.mjs, esbuild, a dependency that
 # the prune keeps), which the runtime runs: no TypeScript loader on each start (README "Cold start").
-# It bundles the patched node-llama-cpp into dist/vendor/, which finds the package's folders
-# relative to itself: node_modules/ and dist/ keep their places under /app in the runtime image.
+# It bundles the patched node-llama-cpp, and the server's own packages, into dist/vendor/; the
+# node-llama-cpp bundle finds the package's folders relative to itself: node_modules/ and dist/
+# keep their places under /app in the runtime image.
 COPY tsconfig.json ./
 COPY scripts/build-dist.mjs ./scripts/
 COPY src ./src
