@@ -172,6 +172,27 @@ if (current !== fingerprint) {
           });
         },
       },
+      {
+        // string-width (terminal output of node-llama-cpp's CLI and progress bars, which the server
+        // never draws) made an Intl.Segmenter and compiled /^\p{RGI_Emoji}$/v when the bundle
+        // loaded: 26 ms of the worker's start here. Both are made on first use instead; a version
+        // written otherwise is bundled as it is.
+        name: "string-width-lazy",
+        setup(b) {
+          b.onLoad({ filter: /[\\/]string-width[\\/]index\.js$/ }, (args) => {
+            const code = readFileSync(args.path, "utf8")
+              .replace(
+                /^const segmenter = new Intl\.Segmenter\(\);$/m,
+                "let segmenterMade;\nconst segmenter = { segment: (string) => (segmenterMade ??= new Intl.Segmenter()).segment(string) };",
+              )
+              .replace(
+                /^const rgiEmojiRegex = (\/\^\\p\{RGI_Emoji\}\$\/v);$/m,
+                "let rgiEmojiRegexMade;\nconst rgiEmojiRegex = { test: (segment) => (rgiEmojiRegexMade ??= $1).test(segment) };",
+              );
+            return { contents: code, loader: "js" };
+          });
+        },
+      },
     ],
   });
   // dist/ imports node-llama-cpp and the server's packages from their bundles (esbuild leaves a

@@ -48,6 +48,17 @@ describe("npm start", () => {
       const importers = distFiles().filter((f) => readFileSync(f, "utf8").includes("vendor/node-llama-cpp.js"));
       expect(importers.map((f) => f.slice(REPO_ROOT.length))).toEqual(expect.arrayContaining(["dist/engine/backend.js", "dist/engine/engine.js"]));
       expect(distFiles().filter((f) => byName.test(readFileSync(f, "utf8")))).toEqual([]);
+      // So do the main process's packages (vendor/server.js), which the worker's files never import.
+      const serverPackages = /(from\s*|import\s*\(\s*)"(fastify|fastify-plugin|@fastify\/[\w-]+|prom-client|yaml|@sinclair\/typebox[\w/]*)"/;
+      expect(distFiles().filter((f) => serverPackages.test(readFileSync(f, "utf8")))).toEqual([]);
+      const serverImporters = distFiles().filter((f) => readFileSync(f, "utf8").includes("vendor/server.js"));
+      expect(serverImporters.map((f) => f.slice(REPO_ROOT.length))).toEqual(expect.arrayContaining(["dist/server/app.js", "dist/config/files.js"]));
+      expect(serverImporters.filter((f) => f.includes("/dist/worker/") || f.includes("/dist/engine/"))).toEqual([]);
+      // string-width's segmenter and emoji pattern are made on first use in the bundle.
+      const bundle = readFileSync(join(REPO_ROOT, "dist/vendor/node-llama-cpp.js"), "utf8");
+      expect(bundle).toContain("segmenterMade ??= new Intl.Segmenter()");
+      expect(bundle).toContain("rgiEmojiRegexMade ??=");
+      expect(bundle).not.toMatch(/^var segmenter\d* = new Intl\.Segmenter\(\);$/m);
 
       // The server drains and exits 0 on SIGTERM; npm passes its exit code on.
       process.kill(server!.pid, "SIGTERM");
