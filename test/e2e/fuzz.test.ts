@@ -6,6 +6,9 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import fc from "fast-check";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { scriptedModel, tinyModel } from "../helpers/models.js";
 import { engineIdle, startTestServer, type TestServer } from "../helpers/server.js";
 import { FUZZ_SERVER_SETTINGS, disconnectProperty, httpFuzzProperty } from "../helpers/http-fuzz.js";
@@ -26,12 +29,37 @@ async function expectIntact(server: TestServer, pid: number): Promise<void> {
   expect(res.status).toBe(200);
 }
 
+/** The request validators a server keeps on disk once compiled (src/server/lazy-validators.ts), by file and mtime. */
+async function settledValidators(dir: string): Promise<Map<string, number>> {
+  const read = () => new Map(existsSync(dir) ? readdirSync(dir).map((f) => [f, statSync(join(dir, f)).mtimeMs] as const) : []);
+  let last = read();
+  for (let stable = 0; stable < 5; ) {
+    await new Promise((r) => setTimeout(r, 100));
+    const now = read();
+    stable = now.size > 0 && now.size === last.size ? stable + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
 describe("fuzzing the HTTP API", () => {
   let server: TestServer;
+  let dataDir: string;
+  let stored: Map<string, number>;
   beforeAll(async () => {
-    server = await startTestServer(await tinyModel(), FUZZ_SERVER_SETTINGS);
+    // The fuzzed server validates with the code an earlier start stored (as every start after the
+    // first does); the servers of the other tests compile theirs.
+    dataDir = mkdtempSync(join(tmpdir(), "edgellm-fuzz-data-"));
+    const settings = { ...FUZZ_SERVER_SETTINGS, "server.dataDir": dataDir };
+    const first = await startTestServer(await tinyModel(), settings);
+    stored = await settledValidators(join(dataDir, "validators"));
+    await first.stop();
+    server = await startTestServer(await tinyModel(), settings);
   });
-  afterAll(() => server?.stop());
+  afterAll(async () => {
+    await server?.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
 
   it(`${RUNS} hostile requests: no 5xx, no crash or hang, OpenAI error objects, still serving`, async () => {
     const pid = server.running.registry.list()[0]!.pid!;
@@ -41,6 +69,9 @@ describe("fuzzing the HTTP API", () => {
     expect(counts.get(200)).toBeGreaterThan(0);
     expect(counts.get(400)).toBeGreaterThan(0);
     await expectIntact(server, pid);
+    // Every validator came from the files the first server wrote: none was compiled and rewritten.
+    expect(stored.size).toBeGreaterThanOrEqual(10);
+    expect(await settledValidators(join(dataDir, "validators"))).toEqual(stored);
   }, 300_000);
 });
 
