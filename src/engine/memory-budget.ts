@@ -70,7 +70,7 @@ function restoredHeader(value: unknown): unknown {
  * for the estimate and for `loadModel` (`_edgellmFileInfo`, patches/), which would each read it
  * again. With `cacheDir` it is kept beside the estimates, keyed by the file as they are: reading
  * a Qwen3 model's header (its 151k-token vocabulary walked for the lengths) takes 0.1 to 0.3 s
- * of a start, the stored copy about a millisecond.
+ * of a start, the stored copy 6 to 9 ms.
  */
 export async function modelHeader(modelPath: string, cacheDir: string | undefined): Promise<GgufFileInfo> {
   if (!cacheDir) return readHeader(modelPath);
