@@ -173,18 +173,27 @@ if (current !== fingerprint) {
         },
       },
       {
-        // string-width (terminal output of node-llama-cpp's CLI and progress bars, which the server
-        // never draws) made an Intl.Segmenter and compiled /^\p{RGI_Emoji}$/v when the bundle
-        // loaded: 26 ms of the worker's start here. Both are made on first use instead; a version
-        // written otherwise is bundled as it is.
-        name: "string-width-lazy",
+        // node-llama-cpp's terminal output (its CLI, progress bars), which the server never draws,
+        // brings packages whose top level did costly work as the bundle loaded: an Intl.Segmenter
+        // (string-width, slice-ansi; the first one loads ICU's break-iterator data, 13 ms here) and
+        // string-width's /^\p{RGI_Emoji}$/v (13 ms to compile). A top-level segmenter used only
+        // through `.segment(...)`, and that pattern, are made on first use instead; code written
+        // otherwise is bundled as it is.
+        name: "lazy-terminal-text",
         setup(b) {
-          b.onLoad({ filter: /[\\/]string-width[\\/]index\.js$/ }, (args) => {
-            const code = readFileSync(args.path, "utf8")
-              .replace(
-                /^const segmenter = new Intl\.Segmenter\(\);$/m,
-                "let segmenterMade;\nconst segmenter = { segment: (string) => (segmenterMade ??= new Intl.Segmenter()).segment(string) };",
-              )
+          b.onLoad({ filter: /[\\/]node_modules[\\/].*\.js$/ }, (args) => {
+            const source = readFileSync(args.path, "utf8");
+            if (!source.includes("new Intl.Segmenter(") && !source.includes("RGI_Emoji")) return undefined;
+            // The uses are counted in the code without its comments (roughly: a `//` inside a
+            // string also cuts its line, which only makes the check stricter).
+            const uncommented = source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/\/\/.*$/gm, "");
+            const code = source
+              .replace(/^const (\w+) = new Intl\.Segmenter\(([^;\n]*)\);$/gm, (whole, name, options) => {
+                const uses = uncommented.match(new RegExp(`\\b${name}\\b`, "g")).length - 1;
+                const segmentCalls = uncommented.match(new RegExp(`\\b${name}\\.segment\\(`, "g"))?.length ?? 0;
+                if (uses !== segmentCalls) return whole;
+                return `let ${name}Made;\nconst ${name} = { segment: (text) => (${name}Made ??= new Intl.Segmenter(${options})).segment(text) };`;
+              })
               .replace(
                 /^const rgiEmojiRegex = (\/\^\\p\{RGI_Emoji\}\$\/v);$/m,
                 "let rgiEmojiRegexMade;\nconst rgiEmojiRegex = { test: (segment) => (rgiEmojiRegexMade ??= $1).test(segment) };",
