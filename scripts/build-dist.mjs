@@ -48,6 +48,15 @@ const NLC_INTERNAL_FILES = [
  */
 const SERVER_PACKAGES = ["fastify", "fastify-plugin", "@fastify/cors", "@fastify/sse", "@fastify/static", "prom-client", "yaml", "@sinclair/typebox", "@sinclair/typebox/value"];
 const SERVER_BUNDLE = "vendor/server.js";
+/** esbuild options both vendor bundles share: one ESM file whose bundled CommonJS dependencies can require Node's built-in modules. */
+const VENDOR_BUILD = {
+  bundle: true,
+  format: "esm",
+  platform: "node",
+  target: "node20",
+  logLevel: "warning",
+  banner: { js: 'import { createRequire as __edgellmCreateRequire } from "node:module"; const require = __edgellmCreateRequire(import.meta.url);' },
+};
 const SERVER_IMPORT = new RegExp(`^import\\s+([^;"]+?)\\s+from\\s*"(${SERVER_PACKAGES.map((n) => n.replace(/[/.]/g, "\\$&")).join("|")})";?$`, "gm");
 const bundleName = (name, binding) => `${name.replace(/[^A-Za-z0-9]/g, "_")}__${binding}`;
 
@@ -151,16 +160,10 @@ if (current !== fingerprint) {
       loader: "js",
     },
     outfile: join(tmpDir, VENDOR_BUNDLE),
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    logLevel: "warning",
+    ...VENDOR_BUILD,
     // Packages loaded at run time by name: the prebuilt addons for other platforms, a native
     // module of the downloader. They resolve from the bundle's place as from the package's.
     external: ["@node-llama-cpp/*", "@reflink/*"],
-    // The bundled CommonJS dependencies require Node's built-in modules.
-    banner: { js: 'import { createRequire as __edgellmCreateRequire } from "node:module"; const require = __edgellmCreateRequire(import.meta.url);' },
     plugins: [
       {
         name: "node-llama-cpp-file-urls",
@@ -228,15 +231,10 @@ if (current !== fingerprint) {
   await build({
     stdin: { contents: serverBundleSource(serverImports), resolveDir: root, loader: "js" },
     outfile: join(tmpDir, SERVER_BUNDLE),
-    bundle: true,
-    format: "esm",
-    platform: "node",
-    target: "node20",
-    logLevel: "warning",
+    ...VENDOR_BUILD,
     // pino's transports (pino-pretty in a terminal) load worker files from pino's own folder, so
     // it stays a package, which Fastify's own require of it then shares (one pino, one set of its symbols).
     external: ["pino"],
-    banner: { js: 'import { createRequire as __edgellmCreateRequire } from "node:module"; const require = __edgellmCreateRequire(import.meta.url);' },
   });
   for (const [out, code] of rewrites) writeFileSync(out, code);
   for (const file of files.filter((f) => !f.endsWith(".ts"))) {
