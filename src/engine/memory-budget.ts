@@ -74,7 +74,10 @@ function restoredHeader(value: unknown): unknown {
  */
 export async function modelHeader(modelPath: string, cacheDir: string | undefined): Promise<GgufFileInfo> {
   if (!cacheDir) return readHeader(modelPath);
-  const stored = await cachedEstimate(cacheDir, modelPath, { header: HEADER_FORMAT }, async () => storableHeader(await readHeader(modelPath)));
+  // On a miss the header just read is the answer, not its stored copy parsed back.
+  let read: GgufFileInfo | undefined;
+  const stored = await cachedEstimate(cacheDir, modelPath, { header: HEADER_FORMAT }, async () => storableHeader((read = await readHeader(modelPath))));
+  if (read) return read;
   return stored === null ? readHeader(modelPath) : (restoredHeader(stored) as GgufFileInfo);
 }
 
