@@ -2,7 +2,7 @@
 # Builds llama.cpp's `llama-server` and `llama-bench` (CPU only) from the llama.cpp release that
 # node-llama-cpp bundles (node_modules/node-llama-cpp/llama/gitRelease.bundle), so `npm run bench`
 # compares edgellm with llama-server on the very same llama.cpp (with node-llama-cpp's fixes, without
-# edgellm's performance patches: see FIX_PATCHES below). Offline; output under
+# edgellm's performance patches: see FIXES below). Offline; output under
 # vendor-build/ (gitignored: never commit llama.cpp source or binaries built from it).
 #
 # CPU variants: like the prebuilt node-llama-cpp addon (its CI build): GGML_NATIVE=OFF,
@@ -114,15 +114,16 @@ case "$LLAMA_CPU" in
   *) echo "build-llama-server: LLAMA_CPU must be all-variants, host or native" >&2; exit 2 ;;
 esac
 
-# node-llama-cpp's source patches (llama/patches/*.diff) that llama-server gets: all but edgellm's
-# performance patches, which stay out so that llama-server is the reference as llama.cpp ships it,
-# with only the fixes (a crash and wrong rows on AMX CPUs, node-llama-cpp's own PR-22566).
-PERF_PATCHES=" edgellm-lazy-kv-clear.diff edgellm-async-vocab-load.diff edgellm-repack-cache.diff edgellm-fa-row-order.diff edgellm-fa-sparse-tiles.diff edgellm-fa-hidden-blocks.diff edgellm-fa-mixed-batches.diff edgellm-vocab-merges-thread.diff "
+# node-llama-cpp's source patches (llama/patches/*.diff) that llama-server gets: only the fixes (a
+# crash and wrong rows on AMX CPUs, node-llama-cpp's own PR-22566), named here. Every other patch is
+# one of edgellm's performance patches and stays out, so that llama-server is the reference as
+# llama.cpp ships it; a new patch is left out until it is named a fix.
+FIXES=" PR-22566.diff edgellm-amx-tileconfig-barrier.diff edgellm-no-amx-buffer-type.diff "
 FIX_PATCHES=()
 PERF_PATCH_FILES=()
 for diff in "$NLC_LLAMA"/patches/*.diff; do
   [[ -e "$diff" ]] || continue
-  if [[ "$PERF_PATCHES" == *" $(basename "$diff") "* ]]; then PERF_PATCH_FILES+=("$diff"); else FIX_PATCHES+=("$diff"); fi
+  if [[ "$FIXES" == *" $(basename "$diff") "* ]]; then FIX_PATCHES+=("$diff"); else PERF_PATCH_FILES+=("$diff"); fi
 done
 
 # Everything that decides the binaries: a change of any of it (a source patch included) rebuilds.
