@@ -57,7 +57,10 @@ const VENDOR_BUILD = {
   logLevel: "warning",
   banner: { js: 'import { createRequire as __edgellmCreateRequire } from "node:module"; const require = __edgellmCreateRequire(import.meta.url);' },
 };
-const SERVER_IMPORT = new RegExp(`^import\\s+([^;"]+?)\\s+from\\s*"(${SERVER_PACKAGES.map((n) => n.replace(/[/.]/g, "\\$&")).join("|")})";?$`, "gm");
+const SERVER_NAMES = SERVER_PACKAGES.map((n) => n.replace(/[/.]/g, "\\$&")).join("|");
+const SERVER_IMPORT = new RegExp(`^import\\s+([^;"]+?)\\s+from\\s*"(${SERVER_NAMES})";?$`, "gm");
+/** A reference to a server package still there after SERVER_IMPORT's rewrite: a form the bundle does not handle. */
+const SERVER_LEFTOVER = new RegExp(`(?:\\bfrom\\s*|\\bimport\\s*\\(?\\s*)"(${SERVER_NAMES})"`);
 const bundleName = (name, binding) => `${name.replace(/[^A-Za-z0-9]/g, "_")}__${binding}`;
 
 /** The bindings of one `import <clause> from "<name>"`, as imports from the server bundle; records what the bundle must export. */
@@ -221,10 +224,9 @@ if (current !== fingerprint) {
     const rewritten = code
       .replace(/(\bfrom\s*|\bimport\s*\(\s*)"node-llama-cpp"/g, (_, head) => `${head}${relativeTo(VENDOR_BUNDLE)}`)
       .replace(SERVER_IMPORT, (_, clause, name) => `import { ${serverBindings(clause, name, serverImports.get(name), file).join(", ")} } from ${relativeTo(SERVER_BUNDLE)};`);
-    for (const name of SERVER_PACKAGES) {
-      if (new RegExp(`(?:\\bfrom\\s*|\\bimport\\s*\\(?\\s*)${JSON.stringify(name).replaceAll("/", "\\/")}`).test(rewritten)) {
-        throw new Error(`build-dist: ${file} imports ${name} in a form the server bundle does not handle (a static import with default, named or namespace bindings)`);
-      }
+    const leftover = SERVER_LEFTOVER.exec(rewritten);
+    if (leftover) {
+      throw new Error(`build-dist: ${file} imports ${leftover[1]} in a form the server bundle does not handle (a static import with default, named or namespace bindings)`);
     }
     if (rewritten !== code) rewrites.push([out, rewritten]);
   }
