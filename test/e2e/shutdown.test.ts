@@ -15,9 +15,9 @@ beforeAll(async () => {
   modelPath = await scriptedModel(["one two three four five six seven eight nine ten "], { loop: true });
 });
 
-async function startCli(graceMs: number, detached = false): Promise<{ cli: CliProcess; url: string }> {
+async function startCli(graceMs: number, detached = false, ctxSize = 1024): Promise<{ cli: CliProcess; url: string }> {
   const cli = spawnCli(
-    ["--model", modelPath, "--alias", "m", "--port", "0", "--ctx-size", "1024", "--parallel", "2", "--threads", "2", "--set", `server.shutdownGraceMs=${graceMs}`],
+    ["--model", modelPath, "--alias", "m", "--port", "0", "--ctx-size", String(ctxSize), "--parallel", "2", "--threads", "2", "--set", `server.shutdownGraceMs=${graceMs}`],
     { detached },
   );
   const url = await cli.url;
@@ -52,8 +52,10 @@ describe("graceful shutdown of the CLI", () => {
   });
 
   it("the grace period bounds the wait: an endless stream is cut with a shutting_down error, exit 0", async () => {
-    const { cli, url } = await startCli(1000);
-    const stream = await openStream(`${url}/v1/chat/completions`, ask({ max_tokens: 1000 }));
+    // Up to the scripted model's whole context (4,096 tokens): on a fast 2-core machine 1,000
+    // tokens took about a second, and the stream sometimes ended inside the grace period.
+    const { cli, url } = await startCli(1000, false, 4096);
+    const stream = await openStream(`${url}/v1/chat/completions`, ask({ max_tokens: 4000 }));
     await untilContent(stream);
     const signalled = Date.now();
     cli.child.kill("SIGTERM");
