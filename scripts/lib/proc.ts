@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import os from "node:os";
 import { parsePsi } from "../../src/models/pressure.js";
 
-/** `/proc/<pid>/stat` fields after the command name (state, ppid, pgrp, …); undefined once the process is gone. */
+/** `/proc/<pid>/stat` fields after the command name (state, ppid, pgrp, …), or a thread's with `<pid>/task/<tid>`; undefined once gone. */
 function statFields(pid: number | string): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -36,6 +36,23 @@ export function processTree(root: number): number[] {
     const pid = stack.pop()!;
     out.push(pid);
     stack.push(...(children.get(pid) ?? []));
+  }
+  return out;
+}
+
+/** CPU time (user + system, in clock ticks) of each thread of `pid`, by thread id; empty once the process is gone. */
+export function threadTicks(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    const fields = statFields(`${pid}/task/${tid}`);
+    // utime and stime: fields 14 and 15 of stat, 12th and 13th after the command name.
+    if (fields) out.set(Number(tid), Number(fields[11]) + Number(fields[12]));
   }
   return out;
 }

@@ -1,7 +1,7 @@
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { listArg, numberArg } from "../../scripts/lib/args.js";
-import { cpuPressure, groupMembers, processTree, statusBytes, treeRss } from "../../scripts/lib/proc.js";
+import { cpuPressure, groupMembers, processTree, statusBytes, threadTicks, treeRss } from "../../scripts/lib/proc.js";
 import { deltaText, sseEvents } from "../../scripts/lib/sse.js";
 
 async function* bytes(...pieces: string[]): AsyncGenerator<Uint8Array> {
@@ -89,6 +89,26 @@ describe("scripts/lib/proc on this machine", () => {
     await new Promise((resolve) => child.once("exit", resolve));
     expect(groupMembers(child.pid!)).toEqual([]);
     expect(statusBytes(child.pid!, "VmRSS")).toBe(0);
+  });
+
+  it("reads each thread's CPU time, the busy thread's on its own", async () => {
+    // The child's main thread uses 300 ms of CPU, says so and idles; its other threads are Node's helpers.
+    const spin = "while (process.cpuUsage().user < 300_000); console.log('spun'); setTimeout(() => {}, 20000)";
+    const child = spawn(process.execPath, ["-e", spin], { stdio: ["ignore", "pipe", "ignore"] });
+    try {
+      await new Promise((resolve) => child.stdout.once("data", resolve));
+      const ticks = threadTicks(child.pid!);
+      expect(ticks.size).toBeGreaterThan(1);
+      const tickMs = 1000 / Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }));
+      const main = ticks.get(child.pid!)!;
+      // The 300 ms of user time are the whole process's: Node's helper threads take a few of them.
+      expect(main * tickMs).toBeGreaterThanOrEqual(250);
+      for (const [tid, t] of ticks) if (tid !== child.pid) expect(t).toBeLessThan(main);
+    } finally {
+      child.kill("SIGKILL");
+    }
+    await new Promise((resolve) => child.once("exit", resolve));
+    expect(threadTicks(child.pid!).size).toBe(0);
   });
 
   it("reads CPU pressure where the kernel has PSI", () => {
