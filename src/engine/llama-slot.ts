@@ -1,5 +1,5 @@
 /** A scheduler slot backed by one node-llama-cpp context sequence. */
-import type { LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import type { LlamaContextSequence, LlamaModel, SequenceEvaluateOptions, Token } from "node-llama-cpp";
 import { commonPrefixLength, type Slot, type StepOutcome } from "./scheduler.js";
 import type { Request } from "./request.js";
 import { RoundDecoder } from "./round-decoder.js";
@@ -7,6 +7,16 @@ import type { NativeSampler } from "./native-addon.js";
 
 interface SequenceInternals {
   _copyStateFromOtherSequence(other: LlamaContextSequence, upToTokenIndex: number): Promise<boolean>;
+}
+
+/**
+ * Whether the sampler's configuration can change from one token to the next: penalties over the
+ * recent tokens, a grammar state that follows the output, a token bias computed per token. Any
+ * other configuration stays as the first sampling step gave it, so it is given once per sampler
+ * (node-llama-cpp resolves and hands it over before every token, 20 fields read by the addon).
+ */
+function followsOutput(options: SequenceEvaluateOptions): boolean {
+  return typeof options.repeatPenalty === "object" || typeof options.grammarEvaluationState === "function" || typeof options.tokenBias === "function";
 }
 
 export class LlamaSlot implements Slot {
@@ -80,8 +90,12 @@ export class LlamaSlot implements Slot {
     } else {
       evaluated = request.takeInjection() ?? [this.lastToken!];
     }
-    const sampler = (this.sampler ??= this.decoder.newSampler());
-    this.decoder.configure(sampler, this.sequence, request.sink.evaluateOptions);
+    const options = request.sink.evaluateOptions;
+    let sampler = this.sampler;
+    if (!sampler || followsOutput(options)) {
+      sampler ??= this.sampler = this.decoder.newSampler();
+      this.decoder.configure(sampler, this.sequence, options);
+    }
     const { token = -1, logprobs } = await this.decoder.submit(this.sequence, evaluated, { sampler, logprobs: request.logprobs });
     if (token < 0) throw new Error("Failed to sample next token");
     this.lastToken = token as Token;

@@ -30,6 +30,8 @@ interface SequenceInternals {
   _contextTokens: Token[];
   _resolveSamplerConfig(options: SequenceEvaluateOptions): Record<string, unknown>;
   _takeIntervalCheckpointIfNeededAfterBatch(sequenceStateLength: number): Promise<void> | void;
+  /** Fixed by the model and the context; each read asks the addon twice about the model's architecture. */
+  readonly needsCheckpoints: boolean;
 }
 
 interface ContextInternals {
@@ -95,6 +97,8 @@ const decoders = new WeakMap<LlamaContext, RoundDecoder>();
 
 export class RoundDecoder {
   private pending: Step[] = [];
+  /** Whether the context's sequences take interval checkpoints (recurrent, hybrid or sliding-window models), read once. */
+  private checkpoints: boolean | undefined;
   private readonly ctx: NativeContext;
   private readonly observers: Array<(call: DecodeCall) => void> = [];
   /** Greedy sampler for reading raw log-probabilities on the prebuilt addon. */
@@ -174,7 +178,8 @@ export class RoundDecoder {
         for (const step of round) {
           step.seq._nextTokenIndex += step.tokens.length;
           for (const token of step.tokens) step.seq._contextTokens.push(token);
-          // As node-llama-cpp's batch does after each sequence's tokens (a no-op unless the model needs checkpoints).
+          // As node-llama-cpp's batch does after each sequence's tokens, for the models that need checkpoints.
+          if (!(this.checkpoints ??= step.seq.needsCheckpoints)) continue;
           const checkpoint = step.seq._takeIntervalCheckpointIfNeededAfterBatch(step.seq._nextTokenIndex + 1);
           if (checkpoint) await checkpoint;
         }
