@@ -30,10 +30,12 @@ async function expectIntact(server: TestServer, pid: number): Promise<void> {
 }
 
 /** The request validators a server keeps on disk once compiled (src/server/lazy-validators.ts), by file and mtime. */
-async function settledValidators(dir: string): Promise<Map<string, number>> {
+async function settledValidators(dir: string, timeoutMs = 60_000): Promise<Map<string, number>> {
   const read = () => new Map(existsSync(dir) ? readdirSync(dir).map((f) => [f, statSync(join(dir, f)).mtimeMs] as const) : []);
+  const deadline = Date.now() + timeoutMs;
   let last = read();
   for (let stable = 0; stable < 5; ) {
+    if (Date.now() > deadline) throw new Error(`the server's stored validators in ${dir} did not settle within ${timeoutMs} ms (${last.size} files)`);
     await new Promise((r) => setTimeout(r, 100));
     const now = read();
     stable = now.size > 0 && now.size === last.size ? stable + 1 : 0;
