@@ -22,8 +22,13 @@
  * threads is taken from them while they compute, so the non-decode CPU per token is what a server
  * adds to the time per token beyond the decode itself.
  *
+ * Each repetition also runs `llama-bench` tg over the same tokens after the same prompt length
+ * (no server around the decode; skipped when not built), and each server's time per token is
+ * compared with that repetition's.
+ *
  *   npm run bench:token-cpu -- [--threads 2] [--tokens 256] [--requests 3] [--reps 3]
  *       [--servers edgellm,llama-server] [--model <file.gguf>] [--out <dir>]
+ *       [--llama-bin vendor-build/llama.cpp/build/bin]
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -79,7 +84,7 @@ function spec(name: ServerName, model: string, port: number): ServerSpec {
       "--model", model, "--alias", MODEL_ALIAS, "--port", String(port),
       "--parallel", String(SLOTS), "--ctx-size", String(CTX), "--threads", String(threads),
       "--log-level", "warn",
-      "--set", `model.kvPoolTokens=${SLOTS * CTX}`,
+      "--set", "model.kvPool=unified", "--set", `model.kvPoolTokens=${SLOTS * CTX}`,
     ];
     return { name, command: process.execPath, args, cwd: ROOT, logFile: path.join(outDir, "edgellm.log"), port };
   }
@@ -97,7 +102,6 @@ type Split = Map<string, number>;
 
 interface Measurement {
   server: ServerName;
-  tokens: number;
   /** From each request's first chunk to its end, over the chunks after the first: the bench's TPOT. */
   msPerToken: number;
   itlP50: number;
@@ -143,7 +147,7 @@ async function measure(name: ServerName, server: RunningServer, rep: number): Pr
     const group = `${pid === root ? "server" : "worker"} ${role}`;
     cpu.set(group, (cpu.get(group) ?? 0) + ms / chunks);
   }
-  return { server: name, tokens: chunks, msPerToken: decodeMs / chunks, itlP50: percentile(gaps, 50), cpu, clientMs: (client.user + client.system) / 1000 / chunks };
+  return { server: name, msPerToken: decodeMs / chunks, itlP50: percentile(gaps, 50), cpu, clientMs: (client.user + client.system) / 1000 / chunks };
 }
 
 /** The chat prompt's length: 128 tokens of text plus the template's. */
