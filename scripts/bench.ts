@@ -46,7 +46,7 @@ import { runLoad, streamChat, summarize, type RequestSpec, type Summary } from "
 import { listArg, numberArg } from "./lib/args.js";
 import { cpuPressure } from "./lib/proc.js";
 import { textOfTokens } from "./lib/prompts.js";
-import { commandLine, freePort, startServer, stopAllOnExit, type RunningServer, type ServerSpec } from "./lib/servers.js";
+import { commandLine, edgellmSpec, freePort, llamaServerSpec, startServer, stopAllOnExit, type RunningServer, type ServerSpec, type SideBySide } from "./lib/servers.js";
 import { fmt, mib, percentile, ratio, table } from "./lib/stats.js";
 import { handleHelp, logger, outputDir, ROOT } from "./lib/tool.js";
 
@@ -167,30 +167,15 @@ if (kvPool !== "unified" && kvPool !== "per-sequence") throw new Error(`--kv-poo
 const running = new Set<RunningServer>();
 stopAllOnExit(running);
 
-function edgellmSpec(model: string, port: number, extraSet: string[], tag: string): ServerSpec {
-  const args = [
-    // What `npm start` runs: dist/ brought up to date with src/, then the server from it.
-    "scripts/start.mjs",
-    "--model", model, "--alias", MODEL_ALIAS, "--port", String(port),
-    "--parallel", String(cfg.slots), "--ctx-size", String(cfg.ctxSize), "--threads", String(cfg.threads),
-    "--log-level", "warn",
-    "--set", `model.kvPool=${kvPool}`,
-    // The same KV cells as llama-server's -c slots x ctx-size (edgellm's default unified pool is one context).
-    "--set", `model.kvPoolTokens=${cfg.slots * cfg.ctxSize}`,
-    ...[...opt["edgellm-set"]!, ...extraSet].flatMap((kv) => ["--set", kv]),
-  ];
-  return { name: `edgellm${tag}`, command: process.execPath, args, cwd: ROOT, logFile: path.join(outDir, `edgellm${tag}.log`), port };
+const sideBySide = (model: string): SideBySide => ({ model, alias: MODEL_ALIAS, slots: cfg.slots, ctxSize: cfg.ctxSize, threads: cfg.threads, kvPool });
+
+function benchEdgellmSpec(model: string, port: number, extraSet: string[], tag: string): ServerSpec {
+  return edgellmSpec(sideBySide(model), port, path.join(outDir, `edgellm${tag}.log`), [...opt["edgellm-set"]!, ...extraSet], `edgellm${tag}`);
 }
 
-function llamaServerSpec(model: string, port: number): ServerSpec {
-  const args = [
-    "-m", model, "--alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", String(port),
-    "-t", String(cfg.threads), "-tb", String(cfg.threads),
-    "-np", String(cfg.slots), "-c", String(cfg.slots * cfg.ctxSize),
-    "-cb", "-fa", cfg.flashAttn, kvPool === "unified" ? "--kv-unified" : "--no-kv-unified",
-    ...opt["llama-server-args"]!.split(/\s+/).filter(Boolean),
-  ];
-  return { name: "llama-server", command: llamaServerBin, args, cwd: ROOT, logFile: path.join(outDir, "llama-server.log"), port };
+function benchLlamaServerSpec(model: string, port: number): ServerSpec {
+  const extra = opt["llama-server-args"]!.split(/\s+/).filter(Boolean);
+  return llamaServerSpec(sideBySide(model), llamaServerBin, port, path.join(outDir, "llama-server.log"), cfg.flashAttn, extra);
 }
 
 interface ServerResult {
@@ -234,7 +219,7 @@ function describe(s: Summary): string {
 }
 
 function specFor(name: ServerName, model: string, port: number): ServerSpec {
-  return name === "edgellm" ? edgellmSpec(model, port, [], "") : llamaServerSpec(model, port);
+  return name === "edgellm" ? benchEdgellmSpec(model, port, [], "") : benchLlamaServerSpec(model, port);
 }
 
 function newResult(name: ServerName, spec: ServerSpec): ServerResult {
@@ -258,7 +243,7 @@ async function runPrefix(name: ServerName, srv: RunningServer, result: ServerRes
 
 /** A separate edgellm started with prefix reuse disabled by config (--prefix-off-set). */
 async function runPrefixOffServer(model: string, result: ServerResult): Promise<void> {
-  const offSpec = edgellmSpec(model, await freePort(), opt["prefix-off-set"]!, "-prefix-off");
+  const offSpec = benchEdgellmSpec(model, await freePort(), opt["prefix-off-set"]!, "-prefix-off");
   await withServer(offSpec, async (srv) => {
     await warmup(srv.baseURL);
     result.prefixOff = summarize(await runLoad({ baseURL: srv.baseURL, model: MODEL_ALIAS }, sharedPrefixJobs(1), cfg.prefixUsers));

@@ -38,7 +38,7 @@ import { ensureSyntheticModel } from "../../src/models/synthetic/index.js";
 import { listArg, numberArg } from "../lib/args.js";
 import { textOfTokens } from "../lib/prompts.js";
 import { processTree, threadTicks } from "../lib/proc.js";
-import { freePort, startServer, stopAllOnExit, type RunningServer, type ServerSpec } from "../lib/servers.js";
+import { edgellmSpec, freePort, llamaServerSpec, startServer, stopAllOnExit, type RunningServer, type ServerSpec } from "../lib/servers.js";
 import { fmt, percentile, table } from "../lib/stats.js";
 import { handleHelp, logger, outputDir, ROOT } from "../lib/tool.js";
 import { streamChat } from "./load.js";
@@ -78,22 +78,9 @@ const DECODE_SHARE = 0.1;
 const TICK_MS = 1000 / Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
 function spec(name: ServerName, model: string, port: number): ServerSpec {
-  if (name === "edgellm") {
-    const args = [
-      "scripts/start.mjs",
-      "--model", model, "--alias", MODEL_ALIAS, "--port", String(port),
-      "--parallel", String(SLOTS), "--ctx-size", String(CTX), "--threads", String(threads),
-      "--log-level", "warn",
-      "--set", "model.kvPool=unified", "--set", `model.kvPoolTokens=${SLOTS * CTX}`,
-    ];
-    return { name, command: process.execPath, args, cwd: ROOT, logFile: path.join(outDir, "edgellm.log"), port };
-  }
-  const args = [
-    "-m", model, "--alias", MODEL_ALIAS, "--host", "127.0.0.1", "--port", String(port),
-    "-t", String(threads), "-tb", String(threads), "-np", String(SLOTS), "-c", String(SLOTS * CTX),
-    "-cb", "-fa", "auto", "--kv-unified",
-  ];
-  return { name, command: llamaServerBin, args, cwd: ROOT, logFile: path.join(outDir, "llama-server.log"), port };
+  const run = { model, alias: MODEL_ALIAS, slots: SLOTS, ctxSize: CTX, threads, kvPool: "unified" } as const;
+  const logFile = path.join(outDir, `${name}.log`);
+  return name === "edgellm" ? edgellmSpec(run, port, logFile) : llamaServerSpec(run, llamaServerBin, port, logFile, "auto");
 }
 
 type Role = "decode" | "JS" | "other";

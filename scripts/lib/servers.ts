@@ -7,7 +7,7 @@ import { createWriteStream } from "node:fs";
 import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RssSampler } from "./proc.js";
-import { relativeToRoot } from "./tool.js";
+import { relativeToRoot, ROOT } from "./tool.js";
 
 export interface ServerSpec {
   name: string;
@@ -18,6 +18,46 @@ export interface ServerSpec {
   /** Where stdout and stderr go. */
   logFile: string;
   port: number;
+}
+
+/** What both servers get in a side-by-side run (`npm run bench`, `npm run bench:token-cpu`). */
+export interface SideBySide {
+  model: string;
+  /** The model id both answer to. */
+  alias: string;
+  slots: number;
+  /** Tokens per slot. */
+  ctxSize: number;
+  threads: number;
+  kvPool: "unified" | "per-sequence";
+}
+
+/** edgellm as `npm start` runs it, on llama-server's KV cells; `extraSet` are more `--set key=value`. */
+export function edgellmSpec(run: SideBySide, port: number, logFile: string, extraSet: readonly string[] = [], name = "edgellm"): ServerSpec {
+  const args = [
+    // What `npm start` runs: dist/ brought up to date with src/, then the server from it.
+    "scripts/start.mjs",
+    "--model", run.model, "--alias", run.alias, "--port", String(port),
+    "--parallel", String(run.slots), "--ctx-size", String(run.ctxSize), "--threads", String(run.threads),
+    "--log-level", "warn",
+    "--set", `model.kvPool=${run.kvPool}`,
+    // The same KV cells as llama-server's -c slots x ctx-size (edgellm's default unified pool is one context).
+    "--set", `model.kvPoolTokens=${run.slots * run.ctxSize}`,
+    ...extraSet.flatMap((kv) => ["--set", kv]),
+  ];
+  return { name, command: process.execPath, args, cwd: ROOT, logFile, port };
+}
+
+/** llama.cpp's llama-server (`bin`) with continuous batching and the same slots, context, threads and pool; `flashAttn` is its -fa. */
+export function llamaServerSpec(run: SideBySide, bin: string, port: number, logFile: string, flashAttn: string, extraArgs: readonly string[] = []): ServerSpec {
+  const args = [
+    "-m", run.model, "--alias", run.alias, "--host", "127.0.0.1", "--port", String(port),
+    "-t", String(run.threads), "-tb", String(run.threads),
+    "-np", String(run.slots), "-c", String(run.slots * run.ctxSize),
+    "-cb", "-fa", flashAttn, run.kvPool === "unified" ? "--kv-unified" : "--no-kv-unified",
+    ...extraArgs,
+  ];
+  return { name: "llama-server", command: bin, args, cwd: ROOT, logFile, port };
 }
 
 export interface RunningServer {
