@@ -17,6 +17,9 @@
  *               calling it in edgellm's worker; llama-server's main loop and its ggml thread)
  *   JS          a Node process's JavaScript thread (edgellm: the HTTP server, the worker's engine)
  *   other       the rest (HTTP threads of llama-server, Node's GC and libuv helpers)
+ * The bar holds for runs of a few hundred tokens or more. In a short run, a libuv thread that
+ * called llama_decode only a few times (the prompt's evaluation, say) can fall under it and count
+ * as "other".
  *
  * On a box with as many cores as decode threads, every millisecond of CPU outside the decode
  * threads is taken from them while they compute, so the non-decode CPU per token is what a server
