@@ -51,7 +51,7 @@ import type { GenerationRequest } from "../../src/engine/types.js";
 import { presetModel, scriptedModel } from "../../test/helpers/models.js";
 import { startTestServer } from "../../test/helpers/server.js";
 import { listArg, numberArg } from "../lib/args.js";
-import { freePort, startServer, type RunningServer } from "../lib/servers.js";
+import { freePort, llamaServerSpec, startServer, type RunningServer } from "../lib/servers.js";
 import { deltaText, sseEvents, type ChatChunk } from "../lib/sse.js";
 import { fmt, percentile, table } from "../lib/stats.js";
 import { handleHelp, ROOT } from "../lib/tool.js";
@@ -283,11 +283,9 @@ async function startLlamaServer(path: string, unified: boolean): Promise<Running
     process.stderr.write(`llama-server is not built (${LLAMA_SERVER}): npm run build:llama-server; skipping it\n`);
     return undefined;
   }
-  const port = await freePort();
-  const args = ["-m", path, "--host", "127.0.0.1", "--port", String(port), "-t", String(threads), "-tb", String(threads)];
-  args.push("-np", String(sequences), "-c", String(sequences * CONTEXT_SIZE), "-cb", "-fa", "auto", unified ? "--kv-unified" : "--no-kv-unified");
+  const run = { model: path, alias: basename(path, ".gguf"), slots: sequences, ctxSize: CONTEXT_SIZE, threads, kvPool: unified ? "unified" : "per-sequence" } as const;
   const logFile = join(tmpdir(), `token-overhead-llama-server-${process.pid}.log`);
-  return startServer({ name: "llama-server", command: LLAMA_SERVER, args, cwd: ROOT, logFile, port });
+  return startServer(llamaServerSpec(run, LLAMA_SERVER, await freePort(), logFile, "auto"));
 }
 
 /** One streamed chat completion; `extra` completes the body. */
